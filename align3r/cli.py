@@ -1,0 +1,84 @@
+"""The ``align3r`` command.
+
+Each subcommand lives in its own module under ``align3r.commands`` exposing
+``HELP`` (one line), ``add_arguments(parser)`` and ``run(args) -> int``. Modules are imported only
+when their subcommand runs, so ``align3r --help`` stays fast and a broken optional dependency of
+one subcommand never breaks the others.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# name -> (module, one-line help). The help is repeated here so --help needs no imports.
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "infer": ("align3r.commands.infer", "video or image folder -> depth, poses, intrinsics, masks, point clouds"),
+    "view": ("align3r.commands.view", "show (or screenshot) a reconstruction directory"),
+    "prior": ("align3r.commands.prior", "compute depth priors for frames or a processed dataset"),
+    "eval": ("align3r.commands.eval", "evaluate video depth / camera pose, reproduce the paper's tables"),
+    "train": ("align3r.commands.train", "fine-tune on PointOdyssey / FlyingThings3D / ... (torchrun)"),
+    "bench": ("align3r.commands.bench", "print speed and memory figures (model, align, decode, prior, e2e)"),
+    "checkpoints": ("align3r.commands.checkpoints", "list the released checkpoints, check or fetch them"),
+    "convert": ("align3r.commands.convert", "convert an official .pth checkpoint to config.json + model.safetensors"),
+}
+
+
+def _available() -> dict[str, tuple[str, str]]:
+    out = {}
+    for name, (module, text) in SUBCOMMANDS.items():
+        if importlib.util.find_spec(module) is not None:
+            out[name] = (module, text)
+    return out
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="align3r",
+        description="Align3R: aligned monocular depth estimation for dynamic videos.",
+    )
+    from align3r import __version__
+
+    parser.add_argument("--version", action="version", version=f"align3r {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module, text) in _available().items():
+        # Only import the module whose help/arguments are actually needed.
+        if len(sys.argv) > 1 and sys.argv[1] == name:
+            mod = importlib.import_module(module)
+            p = sub.add_parser(name, help=text, description=getattr(mod, "DESCRIPTION", text),
+                               formatter_class=argparse.RawDescriptionHelpFormatter)
+            mod.add_arguments(p)
+            p.set_defaults(_module=mod)
+        else:
+            sub.add_parser(name, help=text)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    if argv is not None:
+        sys.argv = [sys.argv[0], *argv]
+    parser = build_parser()
+    args = parser.parse_args(sys.argv[1:])
+    if args.command is None:
+        parser.print_help()
+        return 0
+    mod = getattr(args, "_module", None)
+    if mod is None:  # parse again with the module loaded (argv did not start with the name)
+        mod = importlib.import_module(_available()[args.command][0])
+    try:
+        return int(mod.run(args) or 0)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # user-facing errors: one clear line, no traceback
+        from align3r.errors import Align3RError
+
+        if isinstance(exc, Align3RError):
+            print(f"align3r {args.command}: error: {exc}", file=sys.stderr)
+            return 2
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

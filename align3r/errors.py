@@ -1,0 +1,25 @@
+"""User-facing errors: each message says what went wrong and what to do about it.
+
+The CLI prints these as one line without a traceback; anything else is a bug and keeps its
+traceback.
+"""
+
+
+class Align3RError(Exception):
+    """Base class of every error caused by input, configuration or environment."""
+
+
+class InputError(Align3RError, ValueError):
+    """Unreadable, empty or inconsistent input (video, image folder, depth prior, ...)."""
+
+
+class CheckpointError(Align3RError):
+    """A checkpoint is missing, of the wrong kind, truncated or unsafe to load."""
+
+
+class OfflineError(CheckpointError):
+    """Weights are needed but not present locally, and the network is unavailable."""
+
+
+class OutputError(Align3RError, OSError):
+    """Outputs could not be written (full disk, permissions); earlier outputs are intact."""

@@ -1,0 +1,43 @@
+"""Shared test setup: the golden fixtures, the real sample data, deterministic CPU torch."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("ALIGN3R_SHARED", ROOT.parent / "shared"))
+FIXTURES = SHARED / "fixtures"
+DATA = SHARED / "data"
+
+# Parity fixtures were produced in plain float32 on the CPU: never let TF32 creep in.
+torch.backends.cuda.matmul.allow_tf32 = False
+torch.backends.cudnn.allow_tf32 = False
+# pytest-xdist runs one worker per core; keep each worker single-threaded.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="session")
+def fixtures_dir() -> Path:
+    if not FIXTURES.is_dir():
+        pytest.fail(f"golden fixtures not found at {FIXTURES} (set ALIGN3R_SHARED)")
+    return FIXTURES
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    if not DATA.is_dir():
+        pytest.fail(f"shared sample data not found at {DATA} (set ALIGN3R_SHARED)")
+    return DATA
+
+
+@pytest.fixture(autouse=True)
+def _offline_hub(monkeypatch, tmp_path_factory):
+    """Tests never touch the network: the Hub is offline and its cache is private."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_DISABLE_TELEMETRY", "1")
