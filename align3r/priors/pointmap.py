@@ -1,0 +1,182 @@
+"""Depth prior → the 3-channel prior point map the network reads (``pred_depth`` upstream).
+
+The official recipe (REFERENCE.md §2.2, fixtures ``prior/``), reproduced bit for bit:
+
+1. back-project the depth at its own resolution with principal point (W/2, H/2) on integer
+   pixels, in float64, then cast to float32: ``X = (u − W/2)·Z/f``, ``Y = (v − H/2)·Z/f``, ``Z``;
+2. min–max normalise each channel over the whole image to [0, 1] (float32);
+3. resize like the image (OpenCV Lanczos4 when shrinking, cubic otherwise) and crop with the
+   image's box; the resize-without-crop variant resizes once more with cubic.
+
+The focal and any positive depth scale cancel in step 2, so a missing focal (Depth Anything V2,
+whose *disparity* is back-projected as if it were depth) uses upstream's 200 px.
+
+Where upstream is fragile we are strict or repair, never silent:
+
+- a prior whose size differs from the frame is resampled to the frame (area / bilinear) when the aspect
+  ratios agree within 1 % (upstream silently produced a 287-row map for a 288-row image),
+  otherwise ``InputError``;
+- invalid values (NaN, ±inf, and ≤ 0 for depth / < 0 for disparity) are filled with the value of
+  the nearest valid pixel when they are at most ``max_invalid_fraction`` of the map (default
+  5 %), otherwise ``InputError``;
+- a (nearly) constant channel, which upstream turns into NaN, raises ``InputError``.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import cv2
+import numpy as np
+import torch
+from scipy import ndimage
+
+from align3r.errors import InputError
+from align3r.geometry import depth_to_camera_points, intrinsics_from_focal
+from align3r.io.view_geometry import ViewGeometry
+from align3r.priors.types import DepthPrior
+
+log = logging.getLogger(__name__)
+
+DISPARITY_FOCAL_PX = 200.0
+"""Focal used when a prior has none (upstream's constant for Depth Anything V2; it cancels)."""
+DEFAULT_MAX_INVALID_FRACTION = 0.05
+ASPECT_TOLERANCE = 0.01
+_MIN_RELATIVE_RANGE = 1e-6
+
+
+def repair_depth(depth: np.ndarray, *, kind: str = "depth",
+                 max_invalid_fraction: float = DEFAULT_MAX_INVALID_FRACTION,
+                 what: str = "depth prior") -> tuple[np.ndarray, int]:
+    """Fill invalid prior values from their nearest valid pixel.
+
+    Args:
+        depth: (H, W) depth (``kind="depth"``, valid if finite and > 0) or relative disparity
+            (``kind="disparity"``, valid if finite and ≥ 0: zero disparity is the far sky).
+        max_invalid_fraction: above this fraction of invalid pixels the prior is rejected.
+        what: how to name the map in error messages (e.g. "depth prior of frame 3").
+
+    Returns:
+        (H, W) float32 copy with every invalid pixel replaced by the value of its nearest valid
+        pixel (Euclidean distance transform), and the number of pixels replaced.
+
+    Raises:
+        InputError: too many invalid pixels.
+    """
+    depth = np.asarray(depth, dtype=np.float32)
+    valid = np.isfinite(depth) & ((depth >= 0) if kind == "disparity" else (depth > 0))
+    n_bad = int(depth.size - np.count_nonzero(valid))
+    if n_bad == 0:
+        return depth, 0
+    fraction = n_bad / depth.size
+    rule = "finite and >= 0" if kind == "disparity" else "finite and > 0"
+    if fraction > max_invalid_fraction or n_bad == depth.size:
+        raise InputError(f"{what}: {fraction:.1%} of its pixels are invalid (NaN, inf or out of range; "
+                         f"values must be {rule}); at most {max_invalid_fraction:.0%} can be repaired. "
+                         "Recompute the prior, or mask the bad pixels with valid values")
+    _, (rows, cols) = ndimage.distance_transform_edt(~valid, return_indices=True)
+    repaired = depth[rows, cols]
+    log.warning("%s: filled %d invalid pixels (%.2f%%) from their nearest valid neighbour",
+                what, n_bad, 100 * fraction)
+    return repaired, n_bad
+
+
+def match_prior_to_frame(depth: np.ndarray, focal_px: float | None, frame_hw: tuple[int, int], *,
+                         what: str = "depth prior") -> tuple[np.ndarray, float | None]:
+    """Bring a prior to the frame's resolution.
+
+    A prior of another size but the same aspect ratio (within 1 %) is resampled to (H, W) (area
+    average when shrinking, bilinear when enlarging) and its focal scaled with the width; a
+    different aspect ratio raises ``InputError``.
+
+    Args:
+        depth: (h, w) prior. focal_px: its focal in pixels at (h, w), or None.
+        frame_hw: (H, W) of the frame.
+    Returns:
+        (H, W) float32 prior and the focal at (H, W) (None stays None).
+    """
+    h, w = depth.shape
+    fh, fw = frame_hw
+    if (h, w) == (fh, fw):
+        return depth, focal_px
+    if abs((w / h) / (fw / fh) - 1) > ASPECT_TOLERANCE:
+        raise InputError(f"{what} is {w}x{h} but the frame is {fw}x{fh}: the aspect ratios differ, so "
+                         "it cannot belong to this frame (rotated or cropped?). Recompute the prior on "
+                         "the frames as given")
+    # Area averaging when shrinking, bilinear when enlarging: both keep a positive map positive
+    # (Lanczos would ring below zero at depth edges).
+    interp = cv2.INTER_AREA if fw < w else cv2.INTER_LINEAR
+    resized = cv2.resize(np.ascontiguousarray(depth, dtype=np.float32), (fw, fh), interpolation=interp)
+    return resized, (None if focal_px is None else float(focal_px) * fw / w)
+
+
+def prior_pointmap(depth: np.ndarray, focal_px: float | None, *, what: str = "depth prior") -> np.ndarray:
+    """Back-project and min–max normalise a prior, as upstream.
+
+    Args:
+        depth: (h, w) depth (or disparity) without invalid values (see ``repair_depth``).
+        focal_px: focal in pixels at (h, w); None → ``DISPARITY_FOCAL_PX``. Any positive value
+            gives the same map up to float rounding.
+    Returns:
+        (h, w, 3) float32, each channel scaled to [0, 1] over the image.
+
+    Raises:
+        InputError: a channel is (nearly) constant — a constant depth cannot be normalised.
+    """
+    f = DISPARITY_FOCAL_PX if focal_px is None else float(focal_px)
+    if not np.isfinite(f) or f <= 0:
+        raise InputError(f"{what}: focal length must be a positive number of pixels, got {focal_px}")
+    h, w = depth.shape
+    z = torch.from_numpy(np.ascontiguousarray(depth)).to(torch.float64)
+    k = intrinsics_from_focal(torch.tensor(f, dtype=torch.float64), h, w)
+    pts = depth_to_camera_points(z, k).to(torch.float32)  # float64 maths, float32 storage (upstream)
+    lo = pts.amin(dim=(0, 1))
+    hi = pts.amax(dim=(0, 1))
+    span = hi - lo
+    scale = torch.maximum(hi.abs(), lo.abs())
+    flat = span <= _MIN_RELATIVE_RANGE * scale
+    if bool(flat.any()):
+        raise InputError(f"{what} is constant (channel {'XYZ'[int(flat.nonzero()[0])]} has no range): "
+                         "a flat prior carries no shape and cannot be normalised. Check the depth model's "
+                         "output for this frame")
+    return ((pts - lo) / span).numpy()
+
+
+def pointmap_to_view(pointmap: np.ndarray, geometry: ViewGeometry) -> np.ndarray:
+    """Resize and crop a full-resolution point map exactly as the image of that view.
+
+    Args:
+        pointmap: (H0, W0, 3) float32 at the frame's original resolution.
+        geometry: the view's ``ViewGeometry``.
+    Returns:
+        (H, W, 3) float32 at the network resolution (Lanczos may overshoot [0, 1] by ~1e-4).
+    """
+    if pointmap.shape[:2] != geometry.original_hw:
+        raise ValueError(f"point map is {pointmap.shape[:2]}, geometry expects {geometry.original_hw}")
+    h1, w1 = geometry.resized_hw
+    interp = cv2.INTER_LANCZOS4 if geometry.shrink else cv2.INTER_CUBIC
+    out = cv2.resize(pointmap, (w1, h1), interpolation=interp)
+    left, top, right, bottom = geometry.crop_box
+    out = out[top:bottom, left:right]
+    if not geometry.crop:
+        h, w = geometry.output_hw
+        out = cv2.resize(out, (w, h), interpolation=cv2.INTER_CUBIC)
+    return np.ascontiguousarray(out)
+
+
+def prior_to_view(prior: DepthPrior, geometry: ViewGeometry, *,
+                  max_invalid_fraction: float = DEFAULT_MAX_INVALID_FRACTION,
+                  what: str = "depth prior") -> tuple[np.ndarray, int]:
+    """A ``DepthPrior`` → its network-ready point map: match size, repair, back-project, resize/crop.
+
+    Returns:
+        (H, W, 3) float32 point map and the number of prior pixels repaired.
+    """
+    # Repair first, at the prior's own resolution: resampling would smear NaNs into neighbours.
+    depth, n_repaired = repair_depth(prior.depth, kind=prior.kind, max_invalid_fraction=max_invalid_fraction,
+                                     what=what)
+    depth, focal = match_prior_to_frame(depth, prior.focal_px, geometry.original_hw, what=what)
+    view = pointmap_to_view(prior_pointmap(depth, focal, what=what), geometry)
+    if not np.isfinite(view).all():  # cannot happen for finite input; never feed NaN to the network
+        raise InputError(f"{what}: the resized point map is not finite")
+    return view, n_repaired
