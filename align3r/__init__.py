@@ -21,7 +21,7 @@ _LAZY = {
     "PairPredictions": "align3r.align.types",
     "Reconstruction": "align3r.align.types",
     "reconstruct": "align3r.pipeline",
-    "load_reconstruction": "align3r.io.reconstruction",
+    "load_reconstruction": "align3r.export",
 }
 
 __all__ = ["__version__", *_LAZY]

@@ -84,6 +84,8 @@ class Reconstruction:
     - ``dynamic_mask``: (N, H, W) bool, True on moving objects.
     - ``loss_history``: per-iteration total loss of the optimisation (may be empty).
     - ``frame_ids``: (N,) int64 indices into the input frame sequence.
+    - ``loss_terms``: per-iteration values of each unweighted loss term by name
+      (``alignment``, ``temporal``, ``flow``; a term's list starts when it switches on).
     """
 
     depth: Tensor
@@ -93,10 +95,16 @@ class Reconstruction:
     dynamic_mask: Tensor
     loss_history: list[float] = field(default_factory=list)
     frame_ids: Tensor | None = None
+    loss_terms: dict[str, list[float]] = field(default_factory=dict)
 
     @property
     def num_frames(self) -> int:
         return int(self.depth.shape[0])
+
+    @property
+    def focals(self) -> Tensor:
+        """(N,) focal lengths in pixels (fx)."""
+        return self.intrinsics[:, 0, 0]
 
     def world_points(self) -> Tensor:
         """(N, H, W, 3) world coordinates of every pixel (integer pixel grid)."""

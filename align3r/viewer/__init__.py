@@ -1,0 +1,1 @@
+"""Viewing a reconstruction directory: interactive (viser, optional) or a software screenshot."""
