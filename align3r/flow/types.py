@@ -39,3 +39,8 @@ class PairFlow:
     @property
     def num_edges(self) -> int:
         return int(self.edges.shape[0])
+
+    def to(self, device) -> PairFlow:
+        """The same flows on ``device``."""
+        return PairFlow(**{name: getattr(self, name).to(device)
+                           for name in ("edges", "flow_ij", "flow_ji", "valid_ij", "valid_ji")})
