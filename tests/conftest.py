@@ -41,3 +41,4 @@ def _offline_hub(monkeypatch, tmp_path_factory):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
     monkeypatch.setenv("HF_HUB_DISABLE_TELEMETRY", "1")
+    monkeypatch.setenv("ALIGN3R_OFFLINE", "1")  # torchvision / torch-hub weight downloads too
