@@ -1,0 +1,308 @@
+"""Reading and writing checkpoints, safely and strictly.
+
+Formats read by ``load_model``:
+
+- an official ``.pth``: a pickled dict with ``args`` (an ``argparse.Namespace`` whose ``model``
+  is the constructor string) and ``model`` (the state dict); training checkpoints add
+  ``optimizer``, ``scaler``, ``epoch``, ``best_so_far`` (ignored). Unpickled with
+  ``torch.load(weights_only=True)`` and ``argparse.Namespace`` as the only allowed global.
+- a folder with ``config.json`` + ``model.safetensors``: the official Hub layout (constructor
+  keywords, 8 DPT alias keys dropped by safetensors) or ours (``save_pretrained``, marked by
+  ``"align3r_format"`` in ``config.json``).
+- a registry short name or a Hub repo id, resolved to one of the above (``registry.py``).
+
+Every key of the file is loaded or is a documented alias (``state_dict.py``); any other
+difference raises ``CheckpointError`` naming the keys.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pickle
+import re
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from align3r.errors import CheckpointError, InputError, OutputError
+from align3r.model.config import Align3RConfig
+from align3r.model.network import Align3RNet
+from align3r.model.official_args import config_from_official_kwargs, model_from_official_args
+from align3r.model.registry import HUB_CONFIG, HUB_WEIGHTS, REGISTRY, download_from_hub, resolve_checkpoint
+from align3r.model.state_dict import check_state_dict, has_prior_branch, official_to_native
+
+# The only non-tensor object an official checkpoint pickles.
+ALLOWED_GLOBALS = (argparse.Namespace,)
+FORMAT_KEY = "align3r_format"
+FORMAT_VERSION = 1
+_REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+@dataclass
+class LoadedCheckpoint:
+    """A checkpoint read from disk: our config, the state dict in our key names, where it came from.
+
+    ``state_dict`` tensors may be memory-mapped or strided views; ``load_state_dict`` copies them.
+    """
+
+    config: Align3RConfig
+    state_dict: dict[str, Tensor]
+    path: Path
+    kind: str  # "official-pth" | "official-hub" | "align3r"
+
+
+# --- reading ------------------------------------------------------------------------------------
+def read_official_pth(path: str | Path) -> tuple[dict[str, Tensor], str]:
+    """Unpickle an official ``.pth`` safely: ``(state_dict, constructor string)``.
+
+    Refuses (``CheckpointError`` naming them) any pickled global beyond ``argparse.Namespace``.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint file {path} does not exist")
+    try:
+        with torch.serialization.safe_globals(list(ALLOWED_GLOBALS)):
+            ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise CheckpointError(
+            f"refusing to load {path}: it pickles Python objects outside the allow-list "
+            f"(argparse.Namespace): {_unsafe_globals(path) or str(exc).splitlines()[0]}. Only official "
+            f"checkpoints are accepted; if you trust this file, re-save its 'model' state dict and 'args' "
+            f"as plain data.") from None
+    except (RuntimeError, EOFError, OSError, ValueError) as exc:
+        raise CheckpointError(f"cannot read {path} as a PyTorch checkpoint ({type(exc).__name__}: "
+                              f"{str(exc).splitlines()[0] if str(exc) else ''}); the file is truncated or not a "
+                              f"checkpoint: download it again") from None
+    if not isinstance(ckpt, Mapping) or not isinstance(ckpt.get("model"), Mapping):
+        raise CheckpointError(f"{path} is not an official DUSt3R-family checkpoint: expected a dict with 'args' and "
+                              f"'model' (the state dict), got {_describe_keys(ckpt)}")
+    args = ckpt.get("args")
+    model = args.get("model") if isinstance(args, Mapping) else getattr(args, "model", None)
+    if not isinstance(model, str):
+        raise CheckpointError(f"{path} has no constructor string in ckpt['args'].model, so its architecture is "
+                              f"unknown; convert it with the config of the network it belongs to")
+    state_dict = dict(ckpt["model"])
+    bad = sorted(k for k, v in state_dict.items() if not isinstance(v, Tensor))
+    if bad:
+        raise CheckpointError(f"{path}: state-dict entries that are not tensors: {bad[:10]}")
+    return state_dict, model
+
+
+def _unsafe_globals(path: Path) -> list[str]:
+    try:
+        return list(torch.serialization.get_unsafe_globals_in_checkpoint(path))
+    except Exception:  # best effort, for the message only
+        return []
+
+
+def _describe_keys(obj: object) -> str:
+    if isinstance(obj, Mapping):
+        return f"a dict with keys {sorted(map(str, obj))[:10]}"
+    return type(obj).__name__
+
+
+def read_safetensors(path: Path, device: torch.device | str = "cpu") -> dict[str, Tensor]:
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    device = torch.device(device)
+    if device.type == "cuda" and device.index is None:
+        device = torch.device("cuda", torch.cuda.current_device())
+    try:
+        return load_file(path, device=str(device))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CheckpointError(f"cannot read {path} ({type(exc).__name__}: {exc}); the file is truncated or not a "
+                              f"safetensors file: download it again") from None
+
+
+def read_folder(folder: Path, device: torch.device | str = "cpu") -> LoadedCheckpoint:
+    """A folder with ``config.json`` + ``model.safetensors`` (official Hub layout or ours).
+
+    Tensors are read straight onto ``device`` (each its own storage, so they can become the
+    network's parameters without a copy).
+    """
+    config_path, weights_path = folder / HUB_CONFIG, folder / HUB_WEIGHTS
+    missing = [p.name for p in (config_path, weights_path) if not p.is_file()]
+    if missing:
+        raise CheckpointError(f"checkpoint folder {folder} lacks {missing}: a checkpoint folder holds {HUB_CONFIG} "
+                              f"and {HUB_WEIGHTS} (Hugging Face layout, or `align3r convert` output)")
+    try:
+        values = json.loads(config_path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise CheckpointError(f"cannot read {config_path}: {exc}") from None
+    if not isinstance(values, dict):
+        raise CheckpointError(f"{config_path} must hold a JSON object")
+    state_dict = read_safetensors(weights_path, device)
+    if FORMAT_KEY in values:
+        if values[FORMAT_KEY] != FORMAT_VERSION:
+            raise CheckpointError(f"{config_path} has align3r format {values[FORMAT_KEY]!r}; this version reads "
+                                  f"format {FORMAT_VERSION}: upgrade align3r")
+        try:
+            config = Align3RConfig.from_dict(values.get("config", {}))
+        except (InputError, TypeError) as exc:  # a malformed config.json
+            raise CheckpointError(f"{config_path}: {exc}") from None
+        return LoadedCheckpoint(config, state_dict, folder, "align3r")
+    state_dict = official_to_native(state_dict)
+    config = config_from_official_kwargs(values, with_prior=has_prior_branch(state_dict), source=str(config_path))
+    return LoadedCheckpoint(config, state_dict, folder, "official-hub")
+
+
+def read_checkpoint(source: str | os.PathLike, device: torch.device | str = "cpu") -> LoadedCheckpoint:
+    """Read any supported checkpoint (see the module docstring) into our config + key names.
+
+    Safetensors files are read onto ``device``; a ``.pth`` is memory-mapped on the CPU.
+    """
+    text = str(source)
+    entry = REGISTRY.get(text) if isinstance(source, str) else None
+    if entry is not None:
+        path = resolve_checkpoint(text)
+    elif Path(text).expanduser().exists():
+        path = Path(text).expanduser()
+    elif (isinstance(source, str) and _REPO_ID.match(text) and not text.endswith((".pth", ".safetensors"))
+          and not Path(text).parent.is_dir()):
+        path = download_from_hub(text)
+    else:
+        raise CheckpointError(f"checkpoint {text!r} not found: give a released name ({', '.join(REGISTRY)}), "
+                              f"a .pth file, a folder with {HUB_CONFIG} + {HUB_WEIGHTS}, or a Hub repo id")
+    if path.is_dir():
+        loaded = read_folder(path, device)
+    elif path.suffix == ".safetensors":
+        loaded = read_folder(path.parent, device)
+    else:
+        state_dict, model_string = read_official_pth(path)
+        state_dict = official_to_native(state_dict)
+        config = model_from_official_args(model_string, with_prior=has_prior_branch(state_dict))
+        loaded = LoadedCheckpoint(config, state_dict, path, "official-pth")
+    if entry is not None and entry.with_prior != loaded.config.with_prior:
+        kind = "an Align3R checkpoint (with the prior branch)" if entry.with_prior else "a DUSt3R/MonST3R checkpoint"
+        raise CheckpointError(f"'{entry.name}' should be {kind}, but {loaded.path} is not; it is probably another "
+                              f"model's file: fetch '{entry.filename}' or the Hub repo '{entry.repo_id}'")
+    return loaded
+
+
+def describe(config: Align3RConfig) -> str:
+    """One line naming the architecture, for error messages and listings."""
+    family = "Align3R" if config.with_prior else "DUSt3R/MonST3R"
+    return (f"{family} network (encoder {config.enc_embed_dim}x{config.enc_depth}, decoder "
+            f"{config.dec_embed_dim}x{config.dec_depth}, {config.head_type} head)")
+
+
+# --- building -----------------------------------------------------------------------------------
+def expected_shapes(config: Align3RConfig) -> dict[str, torch.Size]:
+    """Every state-dict key of the network ``config`` describes, with its shape (built on meta)."""
+    with torch.device("meta"):
+        net = Align3RNet(config)
+    return {k: v.shape for k, v in net.state_dict().items()}
+
+
+def build_network(loaded: LoadedCheckpoint, device: torch.device | str = "cpu",
+                  dtype: torch.dtype | None = None) -> Align3RNet:
+    """Strictly load ``loaded`` into a fresh network on ``device``, in eval mode.
+
+    The network is built on the meta device, so no time is spent on a random initialisation
+    that the weights overwrite. When every tensor is float32, on ``device`` and owns its whole
+    storage, the tensors become the parameters as they are (no second copy in memory);
+    otherwise (e.g. strided views sharing storage, other dtypes) they are copied into fresh
+    parameters.
+    """
+    with torch.device("meta"):
+        net = Align3RNet(loaded.config)
+    expected = {k: v.shape for k, v in net.state_dict().items()}
+    what = {"official-pth": "an official checkpoint (.pth with 'args' and 'model') for the",
+            "official-hub": "an official Hub checkpoint (config.json + model.safetensors) for the",
+            "align3r": "an align3r checkpoint (save_pretrained / align3r convert) for the"}[loaded.kind]
+    check_state_dict(expected, loaded.state_dict, str(loaded.path), f"{what} {describe(loaded.config)}")
+    target = torch.device(device)
+    adoptable = all(t.dtype == torch.float32 and t.device.type == target.type and _owns_storage(t)
+                    for t in loaded.state_dict.values())
+    adoptable = adoptable and len({t.untyped_storage().data_ptr() for t in loaded.state_dict.values()}) == len(
+        loaded.state_dict)
+    if adoptable:
+        net.load_state_dict(loaded.state_dict, strict=True, assign=True)
+    else:
+        net = net.to_empty(device=device)
+        net.load_state_dict(loaded.state_dict, strict=True)
+    net.eval()
+    if dtype is not None:
+        net.set_trunk_dtype(dtype)
+    return net
+
+
+def _owns_storage(t: Tensor) -> bool:
+    """Contiguous, offset 0, spanning its whole storage: safe to become a parameter as is."""
+    return (t.is_contiguous() and t.storage_offset() == 0
+            and t.untyped_storage().nbytes() == t.numel() * t.element_size())
+
+
+def load_model(source: str | os.PathLike, device: torch.device | str = "cpu",
+               dtype: torch.dtype | None = None) -> Align3RNet:
+    """Load a DUSt3R-family network in eval mode.
+
+    ``source``: a released name (``align3r-depthpro``, ``align3r-depthanything``,
+    ``dust3r-512-dpt``, ``dust3r-224-linear``, ``monst3r``), an official ``.pth``, a folder
+    with ``config.json`` + ``model.safetensors`` (official Hub layout or ours), or a Hub repo id.
+    ``dtype`` (e.g. ``torch.bfloat16``) stores the transformer in that dtype; heads stay float32.
+    Raises ``CheckpointError`` (``OfflineError`` when weights are missing offline).
+    """
+    return build_network(read_checkpoint(source, device), device=device, dtype=dtype)
+
+
+# --- writing ------------------------------------------------------------------------------------
+def write_checkpoint(config: Align3RConfig, state_dict: Mapping[str, Tensor], directory: str | Path) -> Path:
+    """Write our format: ``config.json`` (with the format marker) + ``model.safetensors``.
+
+    Files are written to temporaries and renamed, so an interrupted write leaves no half file.
+    """
+    from safetensors.torch import save_file
+
+    directory = Path(directory)
+    tensors = {k: v.detach().to("cpu").contiguous() for k, v in state_dict.items()}
+    payload = json.dumps({FORMAT_KEY: FORMAT_VERSION, "architecture": "Align3RNet", "config": config.to_dict()},
+                         indent=2)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        for name, write in ((HUB_WEIGHTS, lambda p: save_file(tensors, p, metadata={"format": "pt",
+                                                                                     FORMAT_KEY: str(FORMAT_VERSION)})),
+                            (HUB_CONFIG, lambda p: Path(p).write_text(payload + "\n"))):
+            fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{name}.", suffix=".tmp")
+            os.close(fd)
+            try:
+                write(tmp)
+                os.replace(tmp, directory / name)
+            finally:
+                if os.path.exists(tmp):
+                    os.remove(tmp)
+    except OSError as exc:
+        raise OutputError(f"cannot write the checkpoint into {directory} ({exc}); free disk space or choose "
+                          f"another folder") from None
+    return directory
+
+
+def save_pretrained(net: Align3RNet, directory: str | Path) -> Path:
+    """Save ``net`` as ``config.json`` + ``model.safetensors`` (reload with ``load_model(directory)``)."""
+    return write_checkpoint(net.config, net.state_dict(), directory)
+
+
+def from_pretrained(source: str | os.PathLike, device: torch.device | str = "cpu",
+                    dtype: torch.dtype | None = None) -> Align3RNet:
+    """Alias of ``load_model`` (Hugging Face naming)."""
+    return load_model(source, device=device, dtype=dtype)
+
+
+def convert_checkpoint(source: str | os.PathLike, directory: str | Path) -> LoadedCheckpoint:
+    """Convert any readable checkpoint (e.g. an official ``.pth``) to our format, strictly checked.
+
+    No network is materialised: the keys are checked against the architecture on the meta
+    device and the tensors written as they are.
+    """
+    loaded = read_checkpoint(source)
+    check_state_dict(expected_shapes(loaded.config), loaded.state_dict, str(loaded.path),
+                     f"a checkpoint for the {describe(loaded.config)}")
+    write_checkpoint(loaded.config, loaded.state_dict, directory)
+    return loaded
