@@ -34,7 +34,7 @@ def _available() -> dict[str, tuple[str, str]]:
     return out
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: list[str]) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="align3r",
         description="Align3R: aligned monocular depth estimation for dynamic videos.",
@@ -45,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module, text) in _available().items():
         # Only import the module whose help/arguments are actually needed.
-        if len(sys.argv) > 1 and sys.argv[1] == name:
+        if argv and argv[0] == name:
             mod = importlib.import_module(module)
             p = sub.add_parser(name, help=text, description=getattr(mod, "DESCRIPTION", text),
                                formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -57,10 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    if argv is not None:
-        sys.argv = [sys.argv[0], *argv]
-    parser = build_parser()
-    args = parser.parse_args(sys.argv[1:])
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(argv)
+    args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
         return 0

@@ -1,0 +1,96 @@
+"""The trainer's configuration: plain dataclasses (Hydra stays in ``align3r train``).
+
+Defaults are the paper's recipe (train.sh, REFERENCE.md §7.1) for 2 processes: batch 2 per
+process, 4 accumulation steps ⇒ 16 pairs per optimizer step; lr 5e-5 → 1e-6, 5 warm-up epochs
+of 50; AdamW (0.9, 0.95), weight decay 0.05.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from align3r.errors import InputError
+from align3r.train.params import OFFICIAL_TRAINABLE
+
+AMP_MODES = ("auto", "bf16", "fp16", "none")
+
+
+@dataclass
+class OptimConfig:
+    lr: float = 5e-5
+    min_lr: float = 1e-6
+    warmup_epochs: float = 5
+    epochs: int = 50
+    weight_decay: float = 0.05
+    betas: tuple[float, float] = (0.9, 0.95)
+    eps: float = 1e-8
+
+
+@dataclass
+class TrainConfig:
+    """How to train (not what on: datasets and the network are built by the caller).
+
+    - ``batch_size``: pairs per process per forward pass; ``accum_iter``: forward passes per
+      optimizer step. Pairs per optimizer step = batch_size × processes × accum_iter.
+    - ``amp``: ``auto`` = bf16 autocast on CUDA, none on CPU; ``fp16`` adds a grad scaler.
+    - ``tf32``: allow TF32 matmuls on CUDA (the reference trains fp32 with TF32 on).
+    - ``trainable`` / ``train_decoder_embed``: the substring rule (``align3r.train.params``).
+    - ``symmetrize``: feed every pair in both orders (the reference always does).
+    - ``conf_alpha``: weight α of the −α·log(confidence) term of the training loss.
+    - ``save_freq`` / ``keep_freq`` / ``eval_freq``: in epochs; ``save_every_steps``: also write
+      ``checkpoint-last`` every that many optimizer steps (0 = epoch ends only).
+    - ``max_steps``: stop after this many optimizer steps in total (checkpoint written, the run
+      resumes from there next time); None = train all epochs.
+    - ``print_freq``: log every that many optimizer steps.
+    """
+
+    output_dir: str = "checkpoints/align3r_finetune"
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    batch_size: int = 2
+    accum_iter: int = 4
+    test_batch_size: int | None = None
+    seed: int = 0
+    num_workers: int = 8
+    device: str = "auto"
+    amp: str = "auto"
+    tf32: bool = True
+    trainable: tuple[str, ...] = OFFICIAL_TRAINABLE
+    train_decoder_embed: bool = False
+    symmetrize: bool = True
+    conf_alpha: float = 0.2
+    save_freq: int = 1
+    keep_freq: int = 5
+    eval_freq: int = 1
+    save_every_steps: int = 0
+    max_steps: int | None = None
+    print_freq: int = 10
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        if isinstance(self.optim, dict):
+            self.optim = OptimConfig(**self.optim)
+        self.optim.betas = tuple(self.optim.betas)
+        self.trainable = tuple(self.trainable)
+        problems = []
+        if self.batch_size < 1 or self.accum_iter < 1:
+            problems.append(f"batch_size ({self.batch_size}) and accum_iter ({self.accum_iter}) must be >= 1")
+        if self.amp not in AMP_MODES:
+            problems.append(f"amp must be one of {AMP_MODES}, got {self.amp!r}")
+        if self.optim.epochs < 1 or self.optim.warmup_epochs < 0:
+            problems.append("epochs must be >= 1 and warmup_epochs >= 0")
+        if not (self.optim.lr > 0 and 0 <= self.optim.min_lr <= self.optim.lr):
+            problems.append(f"need 0 <= min_lr ({self.optim.min_lr}) <= lr ({self.optim.lr}) and lr > 0")
+        if problems:
+            raise InputError("invalid training configuration: " + "; ".join(problems))
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise InputError(f"unknown training options {unknown}; known: {sorted(known)}")
+        return cls(**values)
