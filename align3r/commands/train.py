@@ -6,6 +6,7 @@ import argparse
 import logging
 from pathlib import Path
 
+EXTRA_ARGS = "overrides"  # key=value overrides may also follow the options
 HELP = "fine-tune on PointOdyssey / FlyingThings3D / ... (torchrun)"
 DESCRIPTION = """\
 Fine-tune Align3R with the paper's recipe (configs/train/align3r_depthpro.yaml by default).

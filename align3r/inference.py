@@ -1,0 +1,230 @@
+"""Batched network inference over the edges of a pair graph.
+
+Each frame is encoded once (image encoder + prior branch, ``Align3RNet.encode_frames``) and every
+edge only runs the two cross-attending decoders and the heads (``decode_pairs``): at 512x288 and
+~4.5 edges per frame that is about half the FLOPs of running ``net(view1, view2)`` per edge.
+
+Edges are processed in chunks of a fixed size (``CHUNK_EDGES``); a chunk's predictions can be
+cached on disk (``PredictionCache``) so an interrupted run resumes where it stopped, and the cache
+stays valid when the GPU batch size changes.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from contextlib import nullcontext
+
+import torch
+from torch import Tensor
+from tqdm.auto import tqdm
+
+from align3r.align.types import PairPredictions
+from align3r.cache import ChunkCache, chunk_key, content_hashes, module_fingerprint
+from align3r.errors import Align3RError, InputError
+from align3r.pairs import PairGraph
+
+log = logging.getLogger(__name__)
+
+#: Edges per cached chunk (independent of the batch size, so caches survive a batch-size change).
+CHUNK_EDGES = 64
+
+
+class OutOfMemory(Align3RError):
+    """The accelerator ran out of memory even with a batch of one pair."""
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """``None``/``"auto"`` → CUDA when available, else CPU."""
+    if device is None or str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def resolve_precision(precision: str | None, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype: ``"auto"`` → bf16 on CUDA (fp16 where bf16 is unsupported), none on CPU.
+
+    Returns None for full float32.
+    """
+    precision = (precision or "auto").lower()
+    if precision in ("fp32", "float32", "none"):
+        return None
+    if precision in ("bf16", "bfloat16"):
+        return torch.bfloat16
+    if precision in ("fp16", "float16", "half"):
+        return torch.float16
+    if precision != "auto":
+        raise InputError(f"unknown precision {precision!r}: use auto, fp32, bf16 or fp16")
+    if device.type != "cuda":
+        return None
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
+def _is_oom(exc: BaseException) -> bool:
+    return isinstance(exc, torch.OutOfMemoryError) or "out of memory" in str(exc).lower()
+
+
+def _free_memory(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+
+
+def initial_batch_size(device: torch.device, image_hw: tuple[int, int], dtype: torch.dtype | None,
+                       requested: int | str | None) -> int:
+    """The first batch size to try: the user's, or one estimated from free accelerator memory.
+
+    The estimate assumes ~0.45 GiB of activations per pair at 512x288 in bf16 (twice that in fp32),
+    scaling with the pixel count; an out-of-memory error halves it anyway.
+    """
+    if requested not in (None, "auto"):
+        size = int(requested)
+        if size < 1:
+            raise InputError(f"batch size must be >= 1, got {size}")
+        return size
+    if device.type != "cuda":
+        return 8
+    free, _ = torch.cuda.mem_get_info(device)
+    per_pair = 0.45 * 2**30 * (image_hw[0] * image_hw[1]) / (512 * 288) * (1 if dtype is not None else 2)
+    return int(max(1, min(64, (free * 0.7) // per_pair)))
+
+
+class PairPredictor:
+    """Run a network over the edges of pair graphs of one set of views.
+
+    Args:
+        net: an ``Align3RNet`` (eval mode) on ``device``.
+        img: (N, 3, H, W) float32 in [-1, 1] (all frames of the video at network resolution).
+        true_shape: (N, 2) int.
+        prior_pts3d: (N, H, W, 3) normalised prior point maps, or None for a network without prior.
+        device: where to run; inputs are moved per batch.
+        precision: ``"auto"`` (bf16 on CUDA, fp32 on CPU), ``"fp32"``, ``"bf16"``, ``"fp16"``.
+        batch_size: edges per forward, or ``"auto"`` (from free memory, halved on OOM).
+        cache: optional ``ChunkCache`` for resumable runs (one file per chunk of ``CHUNK_EDGES``).
+        output_device: where the returned predictions live (default: ``device``).
+        progress: tqdm bar.
+
+    Calling it with a ``PairGraph`` returns ``PairPredictions`` for exactly that graph's edges, in
+    its order, with frame indices as in the graph (global indices into the N frames).
+
+    Memory: encoded frames of the graph's frames (~11 MB each at 512x288 in fp32) plus one batch
+    of decoder activations, plus the outputs (16 H W bytes per edge).
+    """
+
+    def __init__(self, net, img: Tensor, true_shape: Tensor, prior_pts3d: Tensor | None, *,
+                 device: str | torch.device | None = None, precision: str | None = "auto",
+                 batch_size: int | str | None = "auto", cache: ChunkCache | None = None,
+                 output_device: str | torch.device | None = None, progress: bool = True) -> None:
+        self.net = net
+        self.device = resolve_device(device)
+        self.dtype = resolve_precision(precision, self.device)
+        self.img = img
+        self.true_shape = true_shape
+        has_prior = bool(net.config.with_prior)
+        if has_prior and prior_pts3d is None:
+            raise InputError("this network has a prior branch (Align3R) and needs depth priors; "
+                             "choose a prior (depthpro / depthanything) or a DUSt3R/MonST3R checkpoint")
+        self.prior_pts3d = prior_pts3d if has_prior else None
+        self.batch_size = initial_batch_size(self.device, tuple(img.shape[-2:]), self.dtype, batch_size)
+        self.cache = cache
+        self.output_device = torch.device(output_device) if output_device is not None else self.device
+        self.progress = progress
+        self._frame_hashes: list[str] | None = None
+        self._namespace: str | None = None
+
+    # --- cache keys -------------------------------------------------------------------------------
+    def _chunk_key(self, edges: Tensor) -> str:
+        if self._frame_hashes is None:
+            self._frame_hashes = content_hashes(self.img, self.prior_pts3d)
+            self._namespace = f"pairs|{module_fingerprint(self.net)}|{self.dtype}|v1"
+        return chunk_key(self._namespace, edges, self._frame_hashes)
+
+    # --- network ----------------------------------------------------------------------------------
+    def _autocast(self):
+        if self.dtype is None:
+            return nullcontext()
+        return torch.autocast(self.device.type, dtype=self.dtype)
+
+    @torch.no_grad()
+    def _encode(self, frame_ids: Tensor):
+        """Encoded features of the given frames (in that order), batched."""
+        from align3r.model import FrameFeatures
+
+        parts = []
+        for start in range(0, frame_ids.numel(), max(1, self.batch_size)):
+            ids = frame_ids[start:start + self.batch_size]
+            img = self.img[ids].to(self.device, non_blocking=True)
+            shape = self.true_shape[ids].to(self.device)
+            prior = None if self.prior_pts3d is None else self.prior_pts3d[ids].to(self.device)
+            with self._autocast():
+                parts.append(self.net.encode_frames(img, shape, prior))
+        return FrameFeatures.cat(parts)
+
+    @torch.no_grad()
+    def _decode_chunk(self, feats, local_i: Tensor, local_j: Tensor) -> dict[str, Tensor]:
+        out: dict[str, list[Tensor]] = {"pts3d_i": [], "pts3d_j": [], "conf_i": [], "conf_j": []}
+        start = 0
+        while start < local_i.numel():
+            size = self.batch_size
+            try:
+                with self._autocast():
+                    res1, res2 = self.net.decode_pairs(feats[local_i[start:start + size]],
+                                                       feats[local_j[start:start + size]])
+            except (torch.OutOfMemoryError, RuntimeError) as exc:
+                if not _is_oom(exc):
+                    raise
+                _free_memory(self.device)
+                if size == 1:
+                    raise OutOfMemory(
+                        f"out of memory on {self.device} with a batch of one pair at "
+                        f"{tuple(self.img.shape[-2:])}; use the long-video mode (graph=grouped), a "
+                        "smaller size (size=224), fewer frames (frames.max_frames), or run on CPU"
+                    ) from exc
+                self.batch_size = max(1, size // 2)
+                log.warning("out of memory with %d pairs per batch; retrying with %d", size, self.batch_size)
+                continue
+            out["pts3d_i"].append(res1["pts3d"].float().to(self.output_device))
+            out["pts3d_j"].append(res2["pts3d_in_other_view"].float().to(self.output_device))
+            out["conf_i"].append(res1["conf"].float().to(self.output_device))
+            out["conf_j"].append(res2["conf"].float().to(self.output_device))
+            start += size
+        return {k: torch.cat(v) for k, v in out.items()}
+
+    def __call__(self, graph: PairGraph) -> PairPredictions:
+        edges = graph.edges
+        if edges.numel() == 0:
+            raise InputError("the pair graph has no edges")
+        chunks = [edges[s:s + CHUNK_EDGES] for s in range(0, edges.shape[0], CHUNK_EDGES)]
+        results: list[dict[str, Tensor] | None] = [None] * len(chunks)
+        keys: list[str | None] = [None] * len(chunks)
+        if self.cache is not None:
+            for c, chunk in enumerate(chunks):
+                keys[c] = self._chunk_key(chunk)
+                results[c] = self.cache.load(keys[c], device=self.output_device)
+        todo = [c for c, r in enumerate(results) if r is None]
+        if todo:
+            needed = torch.unique(torch.cat([chunks[c] for c in todo]).reshape(-1))
+            bar = tqdm(total=sum(chunks[c].shape[0] for c in todo), desc=f"inference ({graph.name})",
+                       unit="pair", disable=not self.progress, leave=False)
+            feats = self._encode(needed)
+            position = torch.full((self.img.shape[0],), -1, dtype=torch.long)
+            position[needed] = torch.arange(needed.numel())
+            for c in todo:
+                local = position[chunks[c]]
+                results[c] = self._decode_chunk(feats, local[:, 0], local[:, 1])
+                if self.cache is not None:
+                    self.cache.save(keys[c], results[c])
+                bar.update(chunks[c].shape[0])
+            bar.close()
+        merged = {k: torch.cat([r[k] for r in results]) for k in results[0]}
+        return PairPredictions(edges=edges.clone(), num_frames=graph.num_frames, **merged)
+
+
+def predict_pairs(net, img: Tensor, true_shape: Tensor, prior_pts3d: Tensor | None,
+                  graph: PairGraph | Sequence[tuple[int, int]], **kwargs) -> PairPredictions:
+    """One-call form of :class:`PairPredictor` (see its arguments)."""
+    if not isinstance(graph, PairGraph):
+        graph = PairGraph.from_pairs(graph, int(img.shape[0]), "custom", symmetric=False)
+    return PairPredictor(net, img, true_shape, prior_pts3d, **kwargs)(graph)
+
+
+PredictFn = Callable[[PairGraph], PairPredictions]

@@ -1,0 +1,443 @@
+"""Video in, consistent 4-D reconstruction out: the stages composed.
+
+    frames (io) → depth priors (priors, cached) → views (io) → pair graph (pairs)
+      → batched inference (inference, cached) → optical flow (flow, cached)
+      → global alignment (align) → outputs (export)
+
+Every stage is usable alone from its own module; this module only wires them, times them and
+keeps the run's caches (``<out>.cache/`` by default) so an interrupted run resumes where it stopped.
+The library never imports Hydra: the CLI turns its configs into a :class:`PipelineConfig`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from align3r.align.types import Reconstruction
+from align3r.errors import InputError
+
+log = logging.getLogger(__name__)
+
+#: Depth prior each released network was trained with (``prior="auto"``).
+PRIOR_OF_MODEL = {
+    "align3r-depthpro": "depthpro",
+    "align3r-depthanything": "depthanything",
+    "dust3r-512-dpt": "none",
+    "dust3r-224-linear": "none",
+    "monst3r": "none",
+}
+
+GROUPED_GRAPHS = {"grouped": "official", "grouped-official": "official", "grouped-paper": "paper",
+                  "grouped-dense": "official_dense"}
+
+
+@dataclass
+class PipelineConfig:
+    """Every setting of :func:`reconstruct` (defaults: the paper's method, the official demo's graph).
+
+    Inputs:
+        stride, fps, start, max_frames: frame sampling (see ``align3r.io.iter_frames``).
+        size: network resolution (512: long side 512; 224: square).
+    Network:
+        model: released short name (``align3r checkpoints``), ``.pth`` / folder path or Hub id.
+        prior: ``"auto"`` (the one the model was trained with), ``"depthpro"``,
+            ``"depthanything[-small|-base|-large]"``, ``"external:<folder>"``,
+            ``"official-cache:<name>"`` or ``"none"`` (DUSt3R / MonST3R networks).
+        prior_model: Hub id or folder overriding the prior's default weights.
+        device: ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda:1"``, ...
+        precision: ``"auto"`` (bf16 on CUDA, fp32 on CPU), ``"fp32"``, ``"bf16"``, ``"fp16"``.
+        batch_size: pairs per forward (``"auto"``: from free GPU memory, halved on OOM).
+    Pairs and alignment:
+        graph: ``"grouped"`` (= ``"grouped-official"``, keyframes + clips aligned clip by clip:
+            the long-video mode), ``"grouped-paper"``, or any ``align3r.pairs.make_graph`` name
+            (``"swinstride-5-noncyclic"``, ``"complete"``, ...) aligned in one problem.
+        flow: ``"raft"`` / ``"raft-large"``, ``"raft-small"``, ``"dis"`` (no weights) or ``"none"``.
+        flow_weights: RAFT weights (``"DEFAULT"``, a local ``.pth``).
+        flow_iterations: RAFT refinement iterations (the reference: 20).
+        align: preset name of ``align3r.align.PRESETS`` (``"paper"``, ``"demo"``, ...).
+        align_overrides: ``AlignConfig`` fields to change (e.g. ``{"iterations": 100}``).
+        intrinsics: known ``(fx, fy, cx, cy)`` in original-frame pixels (held fixed by default).
+    Outputs:
+        formats: ``"all"`` or a list of ``align3r.export.FORMATS`` (the core is always written).
+        min_conf: confidence threshold of the point clouds.
+        overwrite: replace an existing output directory (atomically).
+        cache_dir: run cache (priors, predictions, flow); default ``<out>.cache``; ``"none"`` off.
+        keep_original_gib: keep original frames in memory up to this size, for full-resolution
+            COLMAP images; longer videos export at network resolution plus resampled depth.
+        progress: tqdm bars.
+    """
+
+    model: str = "align3r-depthpro"
+    prior: str = "auto"
+    prior_model: str | None = None
+    size: int = 512
+    stride: int = 1
+    fps: float | None = None
+    start: int = 0
+    max_frames: int | None = None
+    device: str = "auto"
+    precision: str = "auto"
+    batch_size: int | str = "auto"
+    graph: str = "grouped"
+    flow: str = "raft"
+    flow_weights: str | None = "DEFAULT"
+    flow_iterations: int = 20
+    align: str = "paper"
+    align_overrides: dict[str, Any] = field(default_factory=dict)
+    intrinsics: tuple[float, float, float, float] | None = None
+    formats: str | list[str] = "all"
+    min_conf: float = 3.0
+    overwrite: bool = True
+    cache_dir: str | None = None
+    keep_original_gib: float = 2.0
+    progress: bool = True
+
+    def replace(self, **changes) -> PipelineConfig:
+        names = {f.name for f in fields(self)}
+        bad = sorted(set(changes) - names)
+        if bad:
+            raise InputError(f"unknown pipeline setting(s) {bad}; known: {sorted(names)}")
+        return replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class PreparedInput:
+    """What the pipeline holds about the input after the per-frame stages.
+
+    - ``views``: ``align3r.io.Views`` at network resolution (rgb, true_shape, prior point maps).
+    - ``names``, ``indices``, ``timestamps``: per frame (timestamps None for plain folders).
+    - ``original_frames``: the original frames when small enough to keep (else None).
+    - ``mono_depth``: (N, H, W) monocular depth at network resolution (for the scale-map
+      alignment), or None.
+    """
+
+    views: Any
+    names: list[str]
+    indices: np.ndarray
+    timestamps: np.ndarray | None
+    original_frames: list[np.ndarray] | None
+    mono_depth: Tensor | None
+    source: Path
+
+
+class StageTimer:
+    """Wall time per stage, for the summary line and the manifest."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def __call__(self, stage: str) -> Iterator[None]:
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[stage] = self.seconds.get(stage, 0.0) + time.perf_counter() - t0
+
+
+def default_cache_dir(out: str | Path) -> Path:
+    out = Path(out)
+    return out.with_name(out.name + ".cache")
+
+
+def resolve_prior_name(model: str, prior: str) -> str:
+    if prior != "auto":
+        return prior
+    return PRIOR_OF_MODEL.get(model, "depthpro")
+
+
+def _concat_views(parts: list):
+    from align3r.io.views import Views
+
+    first = parts[0]
+    return Views(
+        rgb=torch.cat([p.rgb for p in parts]),
+        true_shape=torch.cat([p.true_shape for p in parts]),
+        prior_pts3d=None if first.prior_pts3d is None else torch.cat([p.prior_pts3d for p in parts]),
+        prior_repaired=None if first.prior_repaired is None else torch.cat([p.prior_repaired for p in parts]),
+        geometry=first.geometry,
+    )
+
+
+def _mono_depth_in_view(prior, geometry) -> np.ndarray:
+    """(H, W) positive monocular depth at network resolution (disparity is inverted)."""
+    from align3r.priors.pointmap import match_prior_to_frame, pointmap_to_view, repair_depth
+
+    depth, _ = repair_depth(prior.depth, kind=prior.kind, max_invalid_fraction=1.0, what="depth prior")
+    depth, _ = match_prior_to_frame(depth, prior.focal_px, geometry.original_hw, what="depth prior")
+    if prior.kind == "disparity":
+        depth = 1.0 / np.maximum(depth, 1e-6 * float(depth.max()))
+    view = pointmap_to_view(np.repeat(depth[..., None], 3, axis=-1).astype(np.float32), geometry)[..., 0]
+    return np.maximum(view, 1e-6 * float(view.max()))
+
+
+def prepare_input(source, config: PipelineConfig, prior_source=None, *, need_mono_depth: bool = False,
+                  timer: StageTimer | None = None) -> PreparedInput:
+    """Decode and sample frames, compute their depth priors, build network views — in chunks, so
+    only the sampled frames at network resolution stay in memory (plus the originals while they fit
+    in ``keep_original_gib``)."""
+    from tqdm.auto import tqdm
+
+    from align3r.io import iter_frames, make_views
+
+    timer = timer or StageTimer()
+    chunk = 32
+    stream = iter_frames(source, stride=config.stride, fps=config.fps, start=config.start,
+                         max_frames=config.max_frames)
+    views, names, indices, stamps, originals, mono = [], [], [], [], [], []
+    keep_bytes = config.keep_original_gib * 2**30
+    kept_bytes = 0
+    bar = tqdm(desc="frames → views", unit="frame", disable=not config.progress, leave=False)
+    batch: list = []
+
+    def flush() -> None:
+        nonlocal kept_bytes
+        images = [f.image for f in batch]
+        priors = None
+        if prior_source is not None:
+            with timer("priors"):
+                priors = prior_source.predict(images, focal_px=[f.focal_px for f in batch],
+                                              frame_names=[f.name for f in batch])
+        with timer("views"):
+            part = make_views(images, config.size, priors=priors, progress=False)
+        views.append(part)
+        if need_mono_depth:
+            if priors is None:
+                raise InputError("the scale-map alignment needs a depth prior (prior=none was given)")
+            mono.extend(_mono_depth_in_view(p, part.geometry) for p in priors)
+        names.extend(f.name for f in batch)
+        indices.extend(f.index for f in batch)
+        stamps.extend(f.timestamp for f in batch)
+        kept_bytes += sum(im.nbytes for im in images)
+        if kept_bytes <= keep_bytes:
+            originals.extend(images)
+        else:  # too long a video to keep its original frames: export at network resolution
+            originals.clear()
+        bar.update(len(batch))
+        batch.clear()
+
+    t0 = time.perf_counter()
+    for frame in stream:
+        batch.append(frame)
+        if len(batch) == chunk:
+            flush()
+    if batch:
+        flush()
+    bar.close()
+    # Decoding time = the whole loop minus the stages timed inside it.
+    timer.seconds["decode"] = time.perf_counter() - t0 - timer.seconds.get("priors", 0) - timer.seconds.get("views", 0)
+    all_views = _concat_views(views)
+    return PreparedInput(
+        views=all_views, names=names, indices=np.asarray(indices, dtype=np.int64),
+        timestamps=None if any(t is None for t in stamps) else np.asarray(stamps, dtype=np.float64),
+        original_frames=originals or None,
+        mono_depth=torch.from_numpy(np.stack(mono)).float() if need_mono_depth else None,
+        source=Path(source) if not isinstance(source, (list, tuple)) else Path(str(source[0])).parent,
+    )
+
+
+def build_graph(name: str, num_frames: int):
+    """A ``PairGraph`` (one alignment problem) or a ``GroupedGraph`` (long-video mode)."""
+    from align3r.pairs import make_graph, make_grouped_graph
+
+    if name in GROUPED_GRAPHS:
+        return make_grouped_graph(num_frames, variant=GROUPED_GRAPHS[name])
+    return make_graph(name, num_frames)
+
+
+def load_prior_source(config: PipelineConfig, device: torch.device, cache_root: Path | None):
+    """The depth-prior source the config names (cached under ``cache_root/priors``), or None."""
+    from align3r.priors import PriorCache, load_prior
+
+    name = resolve_prior_name(config.model, config.prior)
+    if name == "none":
+        return None
+    kwargs: dict[str, Any] = {"progress": config.progress}
+    if name in ("depthpro",) or name.startswith("depthanything"):
+        kwargs["device"] = device
+        if config.prior_model:
+            kwargs["model"] = config.prior_model
+    source = load_prior(name, **kwargs)
+    if cache_root is not None and getattr(source, "cacheable", False):
+        source = PriorCache(source, cache_root / "priors")
+    return source
+
+
+def load_flow(config: PipelineConfig, device: torch.device, rgb: Tensor, cache_root: Path | None):
+    """A callable ``PairGraph -> PairFlow`` (cached), or None for ``flow="none"``."""
+    if config.flow in (None, "none"):
+        return None
+    from align3r.cache import ChunkCache
+    from align3r.flow import load_flow_backend
+    from align3r.flow.cached import CachedPairFlow
+
+    name = "raft-large" if config.flow == "raft" else config.flow
+    options: dict[str, Any] = {}
+    if name.startswith("raft"):
+        options = {"weights": config.flow_weights, "num_flow_updates": config.flow_iterations,
+                   "progress": config.progress}
+    backend = load_flow_backend(name, device=device, **options)
+    cache = ChunkCache(cache_root / "flow", "flow") if cache_root is not None else None
+    return CachedPairFlow(backend, rgb, cache=cache, device=device, progress=config.progress)
+
+
+def align_config(config: PipelineConfig):
+    from align3r.align import preset
+
+    return preset(config.align).replace(**dict(config.align_overrides))
+
+
+def known_intrinsics(config: PipelineConfig, views) -> Tensor | None:
+    if config.intrinsics is None:
+        return None
+    fx, fy, cx, cy = (float(v) for v in config.intrinsics)
+    k = torch.tensor([[fx, 0.0, cx], [0.0, fy, cy], [0.0, 0.0, 1.0]], dtype=torch.float32)
+    return views.to_network_intrinsics(k)
+
+
+@dataclass
+class PipelineResult:
+    """Everything a run produced: the reconstruction, its inputs, timings, pairs run, outputs."""
+
+    reconstruction: Reconstruction
+    prepared: PreparedInput
+    timings: dict[str, float]
+    num_pairs: int
+    out: Path | None
+
+    def summary(self) -> str:
+        h, w = self.prepared.views.rgb.shape[1:3]
+        line = (f"{self.reconstruction.num_frames} frames, {self.num_pairs} pairs, {w}x{h} | "
+                + " · ".join(f"{k} {v:.1f}s" for k, v in self.timings.items()))
+        return line + (f" → {self.out}" if self.out is not None else "")
+
+
+def run_pipeline(source, *, out: str | Path | None = None, config: PipelineConfig | None = None,
+                 net=None, **settings) -> PipelineResult:
+    """:func:`reconstruct` returning the whole :class:`PipelineResult` (used by ``align3r infer``)."""
+    from align3r.inference import resolve_device
+    from align3r.model import load_model
+
+    config = (config or PipelineConfig()).replace(**settings)
+    timer = StageTimer()
+    device = resolve_device(config.device)
+    cache_root = None
+    if config.cache_dir != "none" and (out is not None or config.cache_dir):
+        cache_root = Path(config.cache_dir) if config.cache_dir else default_cache_dir(out)
+    aconf = align_config(config)  # fail on a bad preset before any heavy work
+
+    with timer("load"):
+        if net is None:
+            net = load_model(config.model, device=device)
+        net = net.to(device).eval()
+        prior_source = load_prior_source(config, device, cache_root) if net.config.with_prior else None
+    prepared = prepare_input(source, config, prior_source, need_mono_depth=aconf.parametrisation == "scale_map",
+                             timer=timer)
+    rec, num_pairs = run_stages(prepared, net, config, device, cache_root, timer)
+    written = None
+    if out is not None:
+        with timer("export"):
+            written = write_outputs(out, rec, prepared, config, timer)
+    result = PipelineResult(rec, prepared, dict(timer.seconds), num_pairs, written)
+    log.info("align3r: %s", result.summary())
+    return result
+
+
+def reconstruct(source, *, out: str | Path | None = None, config: PipelineConfig | None = None,
+                net=None, **settings) -> Reconstruction:
+    """Reconstruct a video or image folder: depth, poses, intrinsics, confidence, dynamic masks.
+
+    Args:
+        source: a video file, an image folder or a list of image paths.
+        out: output directory (written atomically; see ``docs/outputs.md``); None writes nothing.
+        config: a :class:`PipelineConfig`; keyword ``settings`` override its fields (e.g.
+            ``model="align3r-depthanything"``, ``graph="swinstride-5-noncyclic"``, ``flow="dis"``,
+            ``size=224``, ``device="cuda"``, ``max_frames=30``).
+        net: an already loaded network (skips ``load_model(config.model)``).
+
+    Returns:
+        the :class:`Reconstruction` at network resolution; ``out`` also gets original-resolution
+        depth and every export format.
+    """
+    return run_pipeline(source, out=out, config=config, net=net, **settings).reconstruction
+
+
+def run_stages(prepared: PreparedInput, net, config: PipelineConfig, device: torch.device,
+               cache_root: Path | None, timer: StageTimer) -> tuple[Reconstruction, int]:
+    """Pairs → inference → flow → alignment for prepared input; returns (reconstruction, pairs run)."""
+    from align3r.align import align, align_grouped
+    from align3r.cache import ChunkCache
+    from align3r.inference import PairPredictor
+    from align3r.pairs import PairGraph
+
+    views = prepared.views
+    n = len(views)
+    graph = build_graph(config.graph, n)
+    aconf = align_config(config)
+    cache = ChunkCache(cache_root / "pairs", "pairs") if cache_root is not None else None
+    predictor = PairPredictor(net, views.img, views.true_shape, views.prior_pts3d, device=device,
+                              precision=config.precision, batch_size=config.batch_size, cache=cache,
+                              progress=config.progress)
+    flow_fn = load_flow(config, device, views.rgb, cache_root)
+    k = known_intrinsics(config, views)
+    pairs_run = 0
+
+    def predict(g: PairGraph):
+        nonlocal pairs_run
+        pairs_run += g.num_edges
+        with timer("inference"):
+            return predictor(g)
+
+    def flow(g: PairGraph):
+        with timer("flow"):
+            return flow_fn(g)
+
+    if isinstance(graph, PairGraph):
+        preds = predict(graph)
+        pair_flow = flow(graph) if flow_fn is not None else None
+        mono = prepared.mono_depth.to(device) if prepared.mono_depth is not None else None
+        with timer("align"):
+            rec = align(preds, aconf, flow=pair_flow, mono_depth=mono, known_intrinsics=k,
+                        progress=config.progress)
+    else:
+        if aconf.parametrisation == "scale_map":
+            raise InputError("the scale-map alignment runs on one graph; pick a non-grouped graph "
+                             "(e.g. graph=swinstride-5-noncyclic) or parametrisation=depth")
+        # align_grouped interleaves inference, flow and alignment clip by clip; time it as one.
+        t0 = time.perf_counter()
+        rec = align_grouped(graph, predict, aconf, flow_fn=flow if flow_fn is not None else None,
+                            known_intrinsics=k, progress=config.progress)
+        spent = time.perf_counter() - t0 - timer.seconds.get("inference", 0) - timer.seconds.get("flow", 0)
+        timer.seconds["align"] = timer.seconds.get("align", 0) + spent
+    return rec, pairs_run
+
+
+def write_outputs(out: str | Path, rec: Reconstruction, prepared: PreparedInput, config: PipelineConfig,
+                  timer: StageTimer) -> Path:
+    from align3r.export import ExportOptions, OriginalResolution, write_reconstruction
+
+    frames = None if prepared.original_frames is None else np.stack(prepared.original_frames)
+    original = OriginalResolution.from_view_geometry(prepared.views.geometry, frames=frames)
+    manifest: Mapping[str, Any] = {
+        "inputs": [str(prepared.source)] if prepared.source.is_file() else [],
+        "settings": {"pipeline": config.to_dict(), "align": asdict(align_config(config)),
+                     "frame_indices": prepared.indices.tolist()},
+        "timings": dict(timer.seconds),
+    }
+    return write_reconstruction(out, rec, rgb=prepared.views.rgb, names=prepared.names,
+                                timestamps=None if prepared.timestamps is None else prepared.timestamps.tolist(),
+                                original=original, manifest=manifest, formats=config.formats,
+                                overwrite=config.overwrite, options=ExportOptions(min_conf=config.min_conf))
