@@ -93,3 +93,89 @@ def invert_pose(pose: Tensor) -> Tensor:
     out[..., :3, 3:] = -rot.transpose(-1, -2) @ trans
     out[..., 3, 3] = 1
     return out
+
+
+def signed_log1p(x: Tensor) -> Tensor:
+    """``sign(x) * log(1 + |x|)``: the translation parametrisation of the aligner (elementwise)."""
+    return torch.sign(x) * torch.log1p(torch.abs(x))
+
+
+def signed_expm1(x: Tensor) -> Tensor:
+    """Inverse of :func:`signed_log1p`: ``sign(x) * (exp(|x|) - 1)`` (elementwise)."""
+    return torch.sign(x) * torch.expm1(torch.abs(x))
+
+
+def pose_matrix(rotation: Tensor, translation: Tensor) -> Tensor:
+    """(..., 3, 3) rotation + (..., 3) translation -> (..., 4, 4) homogeneous transform."""
+    out = torch.zeros(*rotation.shape[:-2], 4, 4, dtype=rotation.dtype, device=rotation.device)
+    out[..., :3, :3] = rotation
+    out[..., :3, 3] = translation
+    out[..., 3, 3] = 1
+    return out
+
+
+def estimate_focal_weiszfeld(pts3d: Tensor, iterations: int = 10, max_pixels: int = 1 << 22) -> Tensor:
+    """Focal length that best explains camera-frame point maps with the principal point at (W/2, H/2).
+
+    Minimises ``sum_p |pixel_p - pp - f * (x_p, y_p) / z_p|`` over ``f`` by iteratively reweighted
+    least squares (Weiszfeld), starting from the L2 closed form. Points with ``z = 0`` contribute
+    nothing (their ray is treated as the optical axis).
+
+    Args:
+        pts3d: (B, H, W, 3) points in each camera's own frame.
+        iterations: IRLS steps after the closed-form start.
+        max_pixels: maps are processed in batches of at most this many pixels (bounds temporaries).
+    Returns:
+        (B,) focal lengths in pixels.
+    """
+    if pts3d.dim() != 4 or pts3d.shape[-1] != 3:
+        raise ValueError(f"pts3d must be (B, H, W, 3), got {tuple(pts3d.shape)}")
+    b, h, w, _ = pts3d.shape
+    uv = pixel_grid(h, w, device=pts3d.device, dtype=pts3d.dtype).reshape(-1, 2)
+    cu, cv = uv[:, 0] - w / 2, uv[:, 1] - h / 2  # (P,) centred pixel coordinates
+    focals = []
+    chunk = max(1, max_pixels // (h * w))
+    for start in range(0, b, chunk):
+        pts = pts3d[start:start + chunk].reshape(-1, h * w, 3)
+        # x/z and y/z as separate planes: reductions over a size-2 axis are slow on CPU
+        rx = (pts[..., 0] / pts[..., 2]).nan_to_num(posinf=0, neginf=0)
+        ry = (pts[..., 1] / pts[..., 2]).nan_to_num(posinf=0, neginf=0)
+        dot_ray_pix = rx * cu + ry * cv
+        dot_ray_ray = rx * rx + ry * ry
+        focal = dot_ray_pix.mean(1) / dot_ray_ray.mean(1)
+        for _ in range(iterations):
+            f = focal[:, None]
+            du, dv = cu - f * rx, cv - f * ry
+            weight = (du * du + dv * dv).sqrt_().clip_(min=1e-8).reciprocal_()
+            focal = (weight * dot_ray_pix).mean(1) / (weight * dot_ray_ray).mean(1)
+        focals.append(focal)
+    return torch.cat(focals) if focals else pts3d.new_zeros(0)
+
+
+def ego_flow(depth_src: Tensor, rot_src: Tensor, trans_src: Tensor, rot_dst: Tensor, trans_dst: Tensor,
+             k_src: Tensor, k_dst: Tensor, eps: float = 1e-6) -> Tensor:
+    """Optical flow that camera motion alone induces on a static scene.
+
+    A pixel ``p = (u, v)`` of the source frame with depth ``d`` lands at
+    ``K_dst (R_rel K_src^-1 p~ + t_rel / (d + eps))``, dehomogenised with ``+ eps`` on the third
+    coordinate (the official MonST3R formula, eps included), where ``R_rel = R_dst^T R_src`` and
+    ``t_rel = R_dst^T (t_src - t_dst)`` map source-camera to destination-camera coordinates.
+
+    Args:
+        depth_src: (B, H, W) z-depth of the source frames.
+        rot_src, rot_dst: (B, 3, 3) camera-to-world rotations.
+        trans_src, trans_dst: (B, 3) camera-to-world translations (camera centres).
+        k_src, k_dst: (B, 3, 3) intrinsics.
+    Returns:
+        (B, 2, H, W) flow ``(du, dv)`` in pixels from source to destination.
+    """
+    b, h, w = depth_src.shape
+    uv = pixel_grid(h, w, device=depth_src.device, dtype=depth_src.dtype).reshape(-1, 2).T  # (2, HW)
+    coords = torch.cat((uv, uv.new_ones(1, h * w)))  # (3, HW)
+    rot_rel = rot_dst.transpose(-1, -2) @ rot_src
+    trans_rel = (rot_dst.transpose(-1, -2) @ (trans_src - trans_dst).unsqueeze(-1))  # (B, 3, 1)
+    homography = k_dst @ rot_rel @ torch.linalg.inv(k_src)
+    disparity = 1 / (depth_src.reshape(b, 1, h * w) + eps)
+    target = homography @ coords + disparity * (k_dst @ trans_rel)  # (B, 3, HW)
+    flow = target[:, :2] / (target[:, 2:] + eps) - uv
+    return flow.reshape(b, 2, h, w)

@@ -39,3 +39,41 @@ def test_pose_inverse_and_world_points_round_trip():
     world = depth_to_world_points(depth, k, pose)
     back = transform_points(invert_pose(pose), world)
     assert torch.allclose(back[..., 2], depth, atol=1e-5)
+
+
+def test_signed_log1p_round_trip():
+    from align3r.geometry import signed_expm1, signed_log1p
+
+    x = torch.tensor([-5.0, -0.1, 0.0, 0.3, 7.0], dtype=torch.float64)
+    assert torch.allclose(signed_expm1(signed_log1p(x)), x)
+    assert torch.equal(torch.sign(signed_log1p(x)), torch.sign(x))
+
+
+def test_weiszfeld_focal_recovers_exact_focal():
+    from align3r.geometry import estimate_focal_weiszfeld
+
+    torch.manual_seed(0)
+    depth = 1 + torch.rand(3, 12, 16)
+    focals = torch.tensor([10.0, 20.0, 33.0])
+    pts = depth_to_camera_points(depth, intrinsics_from_focal(focals, 12, 16))
+    assert torch.allclose(estimate_focal_weiszfeld(pts, max_pixels=200), focals, rtol=1e-5)
+
+
+def test_ego_flow_is_the_projection_of_back_projected_points():
+    from align3r.geometry import ego_flow, pose_matrix
+
+    torch.manual_seed(1)
+    h, w = 6, 9
+    a = 0.1
+    rot = torch.tensor([[math.cos(a), 0, math.sin(a)], [0, 1, 0], [-math.sin(a), 0, math.cos(a)]], dtype=torch.float64)
+    src = pose_matrix(torch.eye(3, dtype=torch.float64), torch.zeros(3, dtype=torch.float64))[None]
+    dst = pose_matrix(rot, torch.tensor([0.3, -0.1, 0.2], dtype=torch.float64))[None]
+    depth = 3 + torch.rand(1, h, w, dtype=torch.float64)
+    k_src = intrinsics_from_focal(torch.tensor([8.0], dtype=torch.float64), h, w)
+    k_dst = intrinsics_from_focal(torch.tensor([11.0], dtype=torch.float64), h, w)
+    flow = ego_flow(depth, src[:, :3, :3], src[:, :3, 3], dst[:, :3, :3], dst[:, :3, 3], k_src, k_dst, eps=0.0)
+    world = depth_to_world_points(depth, k_src, src)
+    cam = transform_points(invert_pose(dst), world)
+    proj = cam[..., :2] / cam[..., 2:] * 11.0 + torch.tensor([w / 2, h / 2], dtype=torch.float64)
+    expected = proj - pixel_grid(h, w, dtype=torch.float64)
+    assert torch.allclose(flow[0].permute(1, 2, 0), expected[0], atol=1e-9)

@@ -1,0 +1,89 @@
+"""Long-video mode: keyframes, then clips fitted onto them by a Sim(3)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from align3r.align import align_grouped, preset
+from align3r.align.grouped import window_keyframe_graph
+from align3r.align.synthetic import synthetic_scene
+from align3r.errors import InputError
+from align3r.pairs import PairGraph, make_grouped_graph
+
+CFG = preset("fast", iterations=60, temporal_weight=0.0)
+
+
+@pytest.fixture(scope="module")
+def video():
+    """72 frames at 12x16, official grouped graph (clip size 9: 8 clips, 8 keyframes)."""
+    scene = synthetic_scene(72, 12, 16, loops=0.6, seed=2)
+    graph = make_grouped_graph(72, "official")
+    calls: list[PairGraph] = []
+
+    def predict(g: PairGraph):
+        calls.append(g)
+        # exact point maps up to a random scale per edge, 0.5 % noise
+        return scene.predictions(g.edges, noise=0.005)
+
+    return scene, graph, predict, calls
+
+
+@pytest.fixture(scope="module")
+def results(video):
+    _, graph, predict, calls = video
+    calls.clear()
+    with_scale = align_grouped(graph, predict, CFG, progress=False)
+    seen = list(calls)
+    rigid = align_grouped(graph, predict, CFG, fit_scale=False, progress=False)
+    return with_scale, rigid, seen
+
+
+def test_grouped_result_is_consistent_across_clips(video, results, metrics):
+    scene, graph, _, _ = video
+    with_scale, rigid, _ = results
+    extent = float((scene.cam2world[:, :3, 3] - scene.cam2world[:, :3, 3].mean(0)).norm(dim=1).max())
+    ate = metrics.ate(with_scale.cam2world, scene.cam2world)
+    assert ate < 0.02 * extent
+    # one global scale fits every clip's depth
+    assert metrics.absrel(with_scale.depth, scene.depth) < 0.01
+    # without the scale fit every clip keeps its own scale (the official behaviour)
+    assert metrics.ate(rigid.cam2world, scene.cam2world) > 3 * ate
+    assert metrics.absrel(rigid.depth, scene.depth) > 3 * metrics.absrel(with_scale.depth, scene.depth)
+    assert with_scale.num_frames == 72 and with_scale.frame_ids.tolist() == list(range(72))
+    assert torch.allclose(with_scale.focals, torch.full((72,), scene.focal), rtol=0.01)
+    assert set(with_scale.loss_terms) == {f"clip_{k}" for k in range(len(graph.clips))}
+
+
+def test_predictions_are_requested_one_group_at_a_time(video, results):
+    _, graph, _, _ = video
+    _, _, seen = results
+    assert len(seen) == 1 + len(graph.clips)
+    assert torch.equal(seen[0].edges, graph.keyframe_graph.edges)  # 8 keyframes: the window changes nothing
+    for got, clip in zip(seen[1:], graph.clip_graphs):
+        assert torch.equal(got.edges, clip.edges)
+    assert max(g.num_edges for g in seen) < graph.num_edges / 3
+
+
+def test_keyframe_window_keeps_the_keyframe_graph_linear():
+    graph = make_grouped_graph(1000, "official")
+    k = graph.keyframe_ids.numel()
+    windowed = window_keyframe_graph(graph.keyframe_graph, graph.keyframe_ids, 5)
+    assert graph.keyframe_graph.num_edges == k * (k - 1)
+    assert windowed.num_edges == 2 * sum(min(5, k - 1 - a) for a in range(k))
+    half = windowed.num_edges // 2
+    assert torch.equal(windowed.edges[:half], windowed.edges[half:].flip(1))  # still symmetric
+
+
+def test_grouped_input_errors(video):
+    _, graph, predict, _ = video
+    grouped, group = type(graph), type(graph.clips[0])
+    cfg = CFG.replace(iterations=1)
+    missing = grouped(graph.num_frames, graph.variant, graph.clip_size, graph.keyframes, graph.clips[:-1])
+    with pytest.raises(InputError, match="in no clip"):
+        align_grouped(missing, predict, cfg, progress=False)
+    clip = graph.clips[1]
+    no_key = grouped(graph.num_frames, graph.variant, graph.clip_size, graph.keyframes,
+                     (graph.clips[0], group(clip.frame_ids[1:], clip.graph), *graph.clips[2:]))
+    with pytest.raises(InputError, match="no keyframe"):
+        align_grouped(no_key, predict, cfg, progress=False)
