@@ -338,6 +338,10 @@ def run_pipeline(source, *, out: str | Path | None = None, config: PipelineConfi
     if config.cache_dir != "none" and (out is not None or config.cache_dir):
         cache_root = Path(config.cache_dir) if config.cache_dir else default_cache_dir(out)
     aconf = align_config(config)  # fail on a bad preset before any heavy work
+    if not isinstance(source, (list, tuple)):
+        from align3r.io import probe
+
+        probe(source)  # unreadable / empty / non-video input fails before any weights load
 
     with timer("load"):
         if net is None:
@@ -413,13 +417,11 @@ def run_stages(prepared: PreparedInput, net, config: PipelineConfig, device: tor
             rec = align(preds, aconf, flow=pair_flow, mono_depth=mono, known_intrinsics=k,
                         progress=config.progress)
     else:
-        if aconf.parametrisation == "scale_map":
-            raise InputError("the scale-map alignment runs on one graph; pick a non-grouped graph "
-                             "(e.g. graph=swinstride-5-noncyclic) or parametrisation=depth")
         # align_grouped interleaves inference, flow and alignment clip by clip; time it as one.
+        mono = prepared.mono_depth.to(device) if prepared.mono_depth is not None else None
         t0 = time.perf_counter()
         rec = align_grouped(graph, predict, aconf, flow_fn=flow if flow_fn is not None else None,
-                            known_intrinsics=k, progress=config.progress)
+                            known_intrinsics=k, mono_depth=mono, progress=config.progress)
         spent = time.perf_counter() - t0 - timer.seconds.get("inference", 0) - timer.seconds.get("flow", 0)
         timer.seconds["align"] = timer.seconds.get("align", 0) + spent
     return rec, pairs_run

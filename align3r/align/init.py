@@ -13,6 +13,7 @@ purpose: it is sequential (each placement depends on the previous ones) and runs
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass, field
 
@@ -27,6 +28,30 @@ from torch import Tensor
 from align3r.align.types import PairPredictions
 from align3r.errors import InputError
 from align3r.geometry import estimate_focal_weiszfeld, invert_pose, pixel_grid, pose_matrix
+
+log = logging.getLogger(__name__)
+
+
+def sane_focals(focals: Tensor, height: int, width: int) -> Tensor:
+    """Replace focal estimates no camera can have (NaN, negative, < 5 % or > 100x the image size).
+
+    Such values come from degenerate point maps (e.g. most points behind the camera, as an
+    untrained network predicts); they would turn every parameter into NaN through log(f). They
+    take the median of the sane estimates, or max(H, W) (a ~53° field of view) if there is none.
+
+    Args:
+        focals: (E,) Weiszfeld estimates in pixels.
+    Returns:
+        (E,) focals, all finite and positive.
+    """
+    size = float(max(height, width))
+    ok = torch.isfinite(focals) & (focals > 0.05 * size) & (focals < 100 * size)
+    if bool(ok.all()):
+        return focals
+    fill = focals[ok].median() if bool(ok.any()) else focals.new_tensor(size)
+    log.warning("%d of %d focal estimates are degenerate (points behind the camera?); using %.1f px",
+                int((~ok).sum()), focals.numel(), float(fill))
+    return torch.where(ok, focals, fill)
 
 
 @dataclass
@@ -152,7 +177,7 @@ def spanning_tree_init(preds: PairPredictions, *, min_conf_thr: float = 3.0, pnp
     tree = minimum_spanning_tree(csr_array(dense)).tocoo()
     todo = sorted(zip((-tree.data).tolist(), tree.row.tolist(), tree.col.tolist()))
 
-    edge_focal = estimate_focal_weiszfeld(preds.pts3d_i).tolist()  # focal of each edge's own point map
+    edge_focal = sane_focals(estimate_focal_weiszfeld(preds.pts3d_i), h, w).tolist()  # per edge's own map
     world: list[Tensor | None] = [None] * n
     poses: list[Tensor | None] = [None] * n
     focals: list[float | None] = [None] * n

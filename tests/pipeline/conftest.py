@@ -1,0 +1,65 @@
+"""Tiny random networks and depth priors saved like real ones, and a short real clip."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _tiny_models_module():
+    spec = importlib.util.spec_from_file_location("tiny_prior_models", ROOT / "priors" / "tiny_models.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def tiny_net_dir(tmp_path_factory) -> Path:
+    """A small Align3R (prior branch, linear head) in our config + safetensors format."""
+    from align3r.model import Align3RConfig, Align3RNet
+
+    torch.manual_seed(0)
+    cfg = Align3RConfig(enc_embed_dim=64, enc_depth=2, enc_num_heads=2, dec_embed_dim=64, dec_depth=4,
+                        dec_num_heads=2, head_type="linear")
+    net = Align3RNet(cfg)
+    with torch.no_grad():  # untrained heads put half the points behind the camera: bias z forward
+        for head in (net.downstream_head1, net.downstream_head2):
+            head.proj.weight.mul_(0.2)
+            head.proj.bias[2 * 256:3 * 256] = 1.5  # channel-major (x, y, z, conf) x 16², then pixel shuffle
+            head.proj.bias[3 * 256:] = 1.5  # confidence 1 + e^1.5 ≈ 5.5, above the clouds' threshold 3
+    folder = tmp_path_factory.mktemp("tiny_net")
+    net.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_depth_pro_dir(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("tiny_depth_pro")
+    return _tiny_models_module().save_tiny_depth_pro(folder)
+
+
+@pytest.fixture(scope="session")
+def clip(data_dir) -> Path:
+    """The real DAVIS lady-running mp4 (65 frames, 854x480)."""
+    return data_dir / "davis_lady_running" / "demo_data" / "lady-running.mp4"
+
+
+@pytest.fixture(scope="session")
+def frames_dir(data_dir) -> Path:
+    return data_dir / "davis_lady_running" / "demo_data" / "lady-running"
+
+
+@pytest.fixture(scope="session")
+def fast_overrides(tiny_net_dir, tiny_depth_pro_dir):
+    """Settings that keep a CPU run to a few seconds: 6 frames at 224, DIS flow, 20 iterations."""
+
+    def overrides(*extra: str) -> list[str]:
+        return [f"model={tiny_net_dir}", f"prior_model={tiny_depth_pro_dir}", "max_frames=6", "stride=4",
+                "size=224", "flow=dis", "graph=swin-2-noncyclic", "align_settings.iterations=20", *extra]
+
+    return overrides

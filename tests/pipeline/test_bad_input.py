@@ -1,0 +1,178 @@
+"""Bad input to `align3r infer`: a clear one-line error, exit code 2, and the previous outputs intact."""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from align3r.cli import main
+
+
+def _digest(folder: Path) -> dict[str, str]:
+    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def good_output(tmp_path_factory, clip, fast_overrides) -> Path:
+    out = tmp_path_factory.mktemp("good") / "out"
+    assert main(["infer", str(clip), "--out", str(out), "--quiet", *fast_overrides("formats=[]")]) == 0
+    return out
+
+
+@pytest.fixture
+def previous(tmp_path, good_output):
+    """A copy of a finished output directory and the digest of every file in it."""
+    out = tmp_path / "out"
+    shutil.copytree(good_output, out)
+    return out, _digest(out)
+
+
+def _fails(capsys, args: list[str], *needles: str) -> str:
+    assert main([*args, "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    line = err.strip().splitlines()[-1]  # progress bars of third-party loaders may precede it
+    assert line.startswith("align3r infer: error: "), err
+    for needle in needles:
+        assert needle in line, line
+    return line
+
+
+def _all_frames(overrides: list[str]) -> list[str]:
+    """The fast settings, but every frame of a short folder."""
+    return [o for o in overrides if not o.startswith(("stride=", "max_frames="))]
+
+
+def _frames(folder: Path, sizes: list[tuple[int, int]]) -> Path:
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for k, (w, h) in enumerate(sizes):
+        Image.fromarray(rng.integers(0, 255, (h, w, 3), dtype=np.uint8)).save(folder / f"{k:05d}.png")
+    return folder
+
+
+@pytest.mark.parametrize("content", [b"", b"this is a text file, not a video\n", b"\x00\x00\x00\x18ftypmp42" + bytes(200)],
+                         ids=["empty", "text", "truncated-mp4"])
+def test_unreadable_video(tmp_path, previous, capsys, fast_overrides, content):
+    bad = tmp_path / "clip.mp4"
+    bad.write_bytes(content)
+    out, before = previous
+    _fails(capsys, ["infer", str(bad), "--out", str(out), *fast_overrides()], str(bad))
+    assert _digest(out) == before
+
+
+def test_folder_without_images(tmp_path, previous, capsys, fast_overrides):
+    empty = tmp_path / "frames"
+    empty.mkdir()
+    (empty / "notes.txt").write_text("no images here")
+    out, before = previous
+    _fails(capsys, ["infer", str(empty), "--out", str(out), *fast_overrides()], "no images")
+    assert _digest(out) == before
+
+
+def test_mixed_resolutions(tmp_path, previous, capsys, fast_overrides):
+    folder = _frames(tmp_path / "frames", [(320, 240), (320, 240), (256, 256)])
+    out, before = previous
+    _fails(capsys, ["infer", str(folder), "--out", str(out), *_all_frames(fast_overrides())], "00002")
+    assert _digest(out) == before
+
+
+def test_one_frame(tmp_path, previous, capsys, fast_overrides):
+    folder = _frames(tmp_path / "frames", [(320, 240)])
+    out, before = previous
+    _fails(capsys, ["infer", str(folder), "--out", str(out), *_all_frames(fast_overrides())], "1 frame")
+    assert _digest(out) == before
+
+
+def test_missing_weights_offline_names_the_repo_and_the_folder(tmp_path, previous, capsys, clip, fast_overrides,
+                                                              monkeypatch):
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty_hub"))
+    monkeypatch.setenv("ALIGN3R_CHECKPOINTS", str(tmp_path / "empty_checkpoints"))
+    out, before = previous
+    overrides = [o for o in fast_overrides() if not o.startswith("model=")] + ["model=align3r-depthpro"]
+    _fails(capsys, ["infer", str(clip), "--out", str(out), *overrides],
+           "cyun9286/Align3R_DepthPro_ViTLarge_BaseDecoder_512_dpt", "checkpoints")
+    assert _digest(out) == before
+
+
+def test_a_checkpoint_of_the_wrong_kind(tmp_path, previous, capsys, clip, fast_overrides):
+    wrong = tmp_path / "raft_things.pth"
+    torch.save({"feature_encoder.convnormrelu.0.weight": torch.zeros(64, 3, 7, 7)}, wrong)
+    out, before = previous
+    overrides = [o for o in fast_overrides() if not o.startswith("model=")] + [f"model={wrong}"]
+    _fails(capsys, ["infer", str(clip), "--out", str(out), *overrides], str(wrong))
+    assert _digest(out) == before
+
+
+@pytest.mark.parametrize("bad", ["nan", "zero", "negative"])
+def test_bad_depth_priors(tmp_path, previous, capsys, fast_overrides, bad):
+    folder = _frames(tmp_path / "frames", [(320, 240)] * 3)
+    priors = tmp_path / "depth"
+    priors.mkdir()
+    for k in range(3):
+        depth = np.full((240, 320), {"nan": np.nan, "zero": 0.0, "negative": -2.0}[bad], np.float32)
+        np.save(priors / f"{k:05d}.npy", depth)
+    out, before = previous
+    err = _fails(capsys, ["infer", str(folder), "--out", str(out), *_all_frames(fast_overrides()),
+                          f"prior=external:{priors}"])
+    assert "depth" in err.lower() and "00000" in err
+    assert _digest(out) == before
+
+
+def test_full_disk_keeps_the_previous_outputs(previous, capsys, clip, fast_overrides, monkeypatch):
+    import align3r.export.writer as writer
+
+    real, calls = writer.write_bytes, {"n": 0}
+
+    def disk_fills_up(path, data, **kw):
+        calls["n"] += 1
+        if calls["n"] == 5:
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        return real(path, data, **kw)
+
+    monkeypatch.setattr(writer, "write_bytes", disk_fills_up)
+    out, before = previous
+    _fails(capsys, ["infer", str(clip), "--out", str(out), *fast_overrides("formats=[]")], "disk full")
+    assert _digest(out) == before
+    assert not [p for p in out.parent.iterdir() if p.name.startswith("out.tmp")]
+
+
+def test_gpu_out_of_memory_backs_off_then_explains(monkeypatch, clip, tiny_net_dir, tmp_path):
+    """OOM halves the batch and retries; OOM with one pair says to use the long-video mode."""
+    from align3r.inference import OutOfMemory, PairPredictor
+    from align3r.model import Align3RNet, load_model
+    from align3r.pairs import make_graph
+
+    net = load_model(tiny_net_dir)
+    real = Align3RNet.decode_pairs
+    seen: list[int] = []
+
+    def limited(self, frames1, frames2, limit):
+        seen.append(len(frames1))
+        if len(frames1) > limit:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return real(self, frames1, frames2)
+
+    n = 4
+    img = torch.rand(n, 3, 64, 64) * 2 - 1
+    shape = torch.tensor([[64, 64]] * n)
+    prior = torch.rand(n, 64, 64, 3)
+    graph = make_graph("complete", n)
+    monkeypatch.setattr(Align3RNet, "decode_pairs", lambda s, a, b: limited(s, a, b, 3))
+    preds = PairPredictor(net, img, shape, prior, batch_size=12, progress=False)(graph)
+    assert seen[:3] == [12, 6, 3] and preds.num_edges == graph.num_edges
+    monkeypatch.setattr(Align3RNet, "decode_pairs", real)
+    reference = PairPredictor(net, img, shape, prior, batch_size=12, progress=False)(graph)
+    torch.testing.assert_close(preds.pts3d_i, reference.pts3d_i)
+
+    monkeypatch.setattr(Align3RNet, "decode_pairs", lambda s, a, b: limited(s, a, b, 0))
+    with pytest.raises(OutOfMemory, match="long-video mode"):
+        PairPredictor(net, img, shape, prior, batch_size=4, progress=False)(graph)
