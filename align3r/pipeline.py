@@ -38,7 +38,7 @@ PRIOR_OF_MODEL = {
 }
 
 GROUPED_GRAPHS = {"grouped": "official", "grouped-official": "official", "grouped-paper": "paper",
-                  "grouped-dense": "official_dense"}
+                  "grouped-dense": "official_dense", "grouped-depth-test": "depth_test"}
 
 
 @dataclass
@@ -48,6 +48,9 @@ class PipelineConfig:
     Inputs:
         stride, fps, start, max_frames: frame sampling (see ``align3r.io.iter_frames``).
         size: network resolution (512: long side 512; 224: square).
+        crop: centred crop to the network size (the official inference); False resizes the
+            whole frame (the depth evaluation's variant, 512 only).
+        prior_input: ``"pointmap"`` (released networks) or ``"depthmap"`` (Table 2 ablation).
     Network:
         model: released short name (``align3r checkpoints``), ``.pth`` / folder path or Hub id.
         prior: ``"auto"`` (the one the model was trained with), ``"depthpro"``,
@@ -81,6 +84,8 @@ class PipelineConfig:
     prior: str = "auto"
     prior_model: str | None = None
     size: int = 512
+    crop: bool = True
+    prior_input: str = "pointmap"
     stride: int = 1
     fps: float | None = None
     start: int = 0
@@ -172,8 +177,9 @@ def _concat_views(parts: list):
     )
 
 
-def _mono_depth_in_view(prior, geometry) -> np.ndarray:
-    """(H, W) positive monocular depth at network resolution (disparity is inverted)."""
+def mono_depth_in_view(prior, geometry) -> np.ndarray:
+    """(H, W) positive monocular depth at network resolution (disparity is inverted), resampled as
+    the prior input is; the scale-map alignment optimises a per-pixel scale over it."""
     from align3r.priors.pointmap import match_prior_to_frame, pointmap_to_view, repair_depth
 
     depth, _ = repair_depth(prior.depth, kind=prior.kind, max_invalid_fraction=1.0, what="depth prior")
@@ -212,12 +218,13 @@ def prepare_input(source, config: PipelineConfig, prior_source=None, *, need_mon
                 priors = prior_source.predict(images, focal_px=[f.focal_px for f in batch],
                                               frame_names=[f.name for f in batch])
         with timer("views"):
-            part = make_views(images, config.size, priors=priors, progress=False)
+            part = make_views(images, config.size, crop=config.crop, priors=priors, progress=False,
+                              prior_input=config.prior_input)
         views.append(part)
         if need_mono_depth:
             if priors is None:
                 raise InputError("the scale-map alignment needs a depth prior (prior=none was given)")
-            mono.extend(_mono_depth_in_view(p, part.geometry) for p in priors)
+            mono.extend(mono_depth_in_view(p, part.geometry) for p in priors)
         names.extend(f.name for f in batch)
         indices.extend(f.index for f in batch)
         stamps.extend(f.timestamp for f in batch)
@@ -326,8 +333,10 @@ class PipelineResult:
 
 
 def run_pipeline(source, *, out: str | Path | None = None, config: PipelineConfig | None = None,
-                 net=None, **settings) -> PipelineResult:
-    """:func:`reconstruct` returning the whole :class:`PipelineResult` (used by ``align3r infer``)."""
+                 net=None, prior_source=None, **settings) -> PipelineResult:
+    """:func:`reconstruct` returning the whole :class:`PipelineResult` (used by ``align3r infer``).
+
+    ``prior_source`` replaces the prior named by the config (any ``align3r.priors`` source)."""
     from align3r.inference import resolve_device
     from align3r.model import load_model
 
@@ -347,7 +356,8 @@ def run_pipeline(source, *, out: str | Path | None = None, config: PipelineConfi
         if net is None:
             net = load_model(config.model, device=device)
         net = net.to(device).eval()
-        prior_source = load_prior_source(config, device, cache_root) if net.config.with_prior else None
+        if prior_source is None and net.config.with_prior:
+            prior_source = load_prior_source(config, device, cache_root)
     prepared = prepare_input(source, config, prior_source, need_mono_depth=aconf.parametrisation == "scale_map",
                              timer=timer)
     rec, num_pairs = run_stages(prepared, net, config, device, cache_root, timer)
@@ -382,21 +392,46 @@ def reconstruct(source, *, out: str | Path | None = None, config: PipelineConfig
 def run_stages(prepared: PreparedInput, net, config: PipelineConfig, device: torch.device,
                cache_root: Path | None, timer: StageTimer) -> tuple[Reconstruction, int]:
     """Pairs → inference → flow → alignment for prepared input; returns (reconstruction, pairs run)."""
+    views = prepared.views
+    return align_views(views, net, build_graph(config.graph, len(views)), align_config(config), device=device,
+                       precision=config.precision, batch_size=config.batch_size,
+                       flow_fn=load_flow(config, device, views.rgb, cache_root), cache_root=cache_root,
+                       mono_depth=prepared.mono_depth, known_intrinsics=known_intrinsics(config, views),
+                       timer=timer, progress=config.progress)
+
+
+def align_views(views, net, graph, aconf, *, device: torch.device, precision: str = "auto",
+                batch_size: int | str = "auto", flow_fn=None, cache_root: Path | None = None,
+                mono_depth: Tensor | None = None, known_intrinsics: Tensor | None = None, fit_scale: bool = True,
+                timer: StageTimer | None = None, progress: bool = True) -> tuple[Reconstruction, int]:
+    """Inference, flow and alignment of ``views`` over a built graph.
+
+    Args:
+        views: ``align3r.io.Views``.
+        net: the network (eval mode, on ``device``).
+        graph: a ``PairGraph`` (one alignment problem) or a ``GroupedGraph`` (keyframes, then
+            clips fitted onto them: the long-video mode).
+        aconf: ``AlignConfig``.
+        flow_fn: ``PairGraph -> PairFlow`` (:func:`load_flow`), or None without the flow term.
+        cache_root: run cache folder for the predictions, or None.
+        mono_depth: (N, H, W) for ``parametrisation="scale_map"``.
+        known_intrinsics: (3, 3) or (N, 3, 3) at network resolution.
+        fit_scale: grouped mode only — map clips by a Sim(3) (True) or rigidly (official).
+        timer: gets ``inference``, ``flow`` and ``align``.
+    Returns:
+        (``Reconstruction``, pairs run through the network).
+    """
     from align3r.align import align, align_grouped
     from align3r.cache import ChunkCache
     from align3r.inference import PairPredictor
     from align3r.pairs import PairGraph
 
-    views = prepared.views
-    n = len(views)
-    graph = build_graph(config.graph, n)
-    aconf = align_config(config)
+    timer = timer or StageTimer()
     cache = ChunkCache(cache_root / "pairs", "pairs") if cache_root is not None else None
-    predictor = PairPredictor(net, views.img, views.true_shape, views.prior_pts3d, device=device,
-                              precision=config.precision, batch_size=config.batch_size, cache=cache,
-                              progress=config.progress)
-    flow_fn = load_flow(config, device, views.rgb, cache_root)
-    k = known_intrinsics(config, views)
+    predictor = PairPredictor(net, views.img, views.true_shape, views.prior_pts3d if net.config.with_prior else None,
+                              device=device, precision=precision, batch_size=batch_size, cache=cache,
+                              progress=progress)
+    mono = mono_depth.to(device) if mono_depth is not None else None
     pairs_run = 0
 
     def predict(g: PairGraph):
@@ -412,18 +447,17 @@ def run_stages(prepared: PreparedInput, net, config: PipelineConfig, device: tor
     if isinstance(graph, PairGraph):
         preds = predict(graph)
         pair_flow = flow(graph) if flow_fn is not None else None
-        mono = prepared.mono_depth.to(device) if prepared.mono_depth is not None else None
         with timer("align"):
-            rec = align(preds, aconf, flow=pair_flow, mono_depth=mono, known_intrinsics=k,
-                        progress=config.progress)
-    else:
-        # align_grouped interleaves inference, flow and alignment clip by clip; time it as one.
-        mono = prepared.mono_depth.to(device) if prepared.mono_depth is not None else None
-        t0 = time.perf_counter()
-        rec = align_grouped(graph, predict, aconf, flow_fn=flow if flow_fn is not None else None,
-                            known_intrinsics=k, mono_depth=mono, progress=config.progress)
-        spent = time.perf_counter() - t0 - timer.seconds.get("inference", 0) - timer.seconds.get("flow", 0)
-        timer.seconds["align"] = timer.seconds.get("align", 0) + spent
+            rec = align(preds, aconf, flow=pair_flow, mono_depth=mono, known_intrinsics=known_intrinsics,
+                        progress=progress)
+        return rec, pairs_run
+    # align_grouped interleaves inference, flow and alignment clip by clip: "align" is the rest.
+    t0 = time.perf_counter()
+    before = timer.seconds.get("inference", 0.0) + timer.seconds.get("flow", 0.0)
+    rec = align_grouped(graph, predict, aconf, flow_fn=flow if flow_fn is not None else None,
+                        known_intrinsics=known_intrinsics, mono_depth=mono, fit_scale=fit_scale, progress=progress)
+    inner = timer.seconds.get("inference", 0.0) + timer.seconds.get("flow", 0.0) - before
+    timer.seconds["align"] = timer.seconds.get("align", 0.0) + time.perf_counter() - t0 - inner
     return rec, pairs_run
 
 

@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from align3r.errors import InputError
 from align3r.io.view_geometry import ViewGeometry, compute_view_geometry
-from align3r.priors.pointmap import DEFAULT_MAX_INVALID_FRACTION, prior_to_view
+from align3r.priors.pointmap import DEFAULT_MAX_INVALID_FRACTION, check_prior_input, prior_to_view
 from align3r.priors.types import DepthPrior
 
 
@@ -33,7 +33,8 @@ class Views:
       access from ``rgb`` (4× less memory held); ``image_tensor(idx)`` builds a subset.
     - ``true_shape``: (N, 2) int32, (H, W) of every view.
     - ``prior_pts3d``: (N, H, W, 3) float32, the prior point map in [0, 1] (up to Lanczos
-      overshoot ~1e-4), or None without priors.
+      overshoot ~1e-4), or None without priors. With ``make_views(prior_input="depthmap")`` it
+      holds the normalised depth map repeated on the three channels instead.
     - ``prior_repaired``: (N,) int64, prior pixels filled by the repair, or None without priors.
     - ``geometry``: the ``ViewGeometry`` shared by all frames (sizes, crop box, mapping back to the
       original frame).
@@ -187,7 +188,7 @@ def _resize_image(image: np.ndarray, geometry: ViewGeometry) -> np.ndarray:
 
 def make_views(images, size: int = 512, *, crop: bool = True, priors: Sequence[DepthPrior] | None = None,
                square_ok: bool = False, max_invalid_fraction: float = DEFAULT_MAX_INVALID_FRACTION,
-               progress: bool | None = None) -> Views:
+               progress: bool | None = None, prior_input: str = "pointmap") -> Views:
     """Resize/crop frames (and their depth priors) to the network resolution.
 
     Args:
@@ -203,6 +204,9 @@ def make_views(images, size: int = 512, *, crop: bool = True, priors: Sequence[D
         max_invalid_fraction: invalid prior pixels up to this fraction are repaired (nearest
             valid value), above it ``InputError``.
         progress: tqdm progress bar (None: only on a terminal).
+        prior_input: how the prior reaches the network (``align3r.priors.pointmap.PRIOR_INPUTS``):
+            ``"pointmap"`` (the released networks) or ``"depthmap"`` (normalised depth repeated on
+            three channels, the supplementary's Table 2 ablation).
 
     Returns:
         ``Views``.
@@ -211,6 +215,7 @@ def make_views(images, size: int = 512, *, crop: bool = True, priors: Sequence[D
         InputError: frames of different sizes, bad priors (see ``align3r.priors.pointmap``),
             a prior count that does not match the frames.
     """
+    check_prior_input(prior_input)
     frames = _as_image_list(images)
     names = getattr(images, "names", None)  # a FrameSequence names its frames in error messages
     if not frames:
@@ -233,7 +238,8 @@ def make_views(images, size: int = 512, *, crop: bool = True, priors: Sequence[D
         rgb[k] = torch.from_numpy(_resize_image(frames[k], geometry))
         if priors is not None:
             view, n_fixed = prior_to_view(priors[k], geometry, max_invalid_fraction=max_invalid_fraction,
-                                          what=f"depth prior of frame {k}" + (f" ({names[k]})" if names else ""))
+                                          what=f"depth prior of frame {k}" + (f" ({names[k]})" if names else ""),
+                                          prior_input=prior_input)
             prior_pts3d[k] = torch.from_numpy(view)
             repaired[k] = n_fixed
     true_shape = torch.tensor([[h, w]], dtype=torch.int32).repeat(n, 1)

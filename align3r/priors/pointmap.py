@@ -11,6 +11,15 @@ The official recipe (REFERENCE.md §2.2, fixtures ``prior/``), reproduced bit fo
 The focal and any positive depth scale cancel in step 2, so a missing focal (Depth Anything V2,
 whose *disparity* is back-projected as if it were depth) uses upstream's 200 px.
 
+Prior representation (``prior_input``, the ablation of the supplementary's Table 2):
+
+- ``"pointmap"`` (default, the released networks): the back-projected, normalised (X, Y, Z) above;
+- ``"depthmap"``: the depth map alone, min–max normalised over the image to [0, 1] and repeated on
+  the three channels the prior patch embedding reads — channel-wise it equals the point map's Z
+  channel copied into X and Y, so the only information removed is the camera geometry (the
+  back-projection through the focal and principal point). Networks trained with one
+  representation must be evaluated with the same one.
+
 Where upstream is fragile we are strict or repair, never silent:
 
 - a prior whose size differs from the frame is resampled to the frame (area / bilinear) when the aspect
@@ -38,6 +47,8 @@ from align3r.priors.types import DepthPrior
 
 log = logging.getLogger(__name__)
 
+PRIOR_INPUTS = ("pointmap", "depthmap")
+"""The prior representations the network's prior branch can be given (module docstring)."""
 DISPARITY_FOCAL_PX = 200.0
 """Focal used when a prior has none (upstream's constant for Depth Anything V2; it cancels)."""
 DEFAULT_MAX_INVALID_FRACTION = 0.05
@@ -142,6 +153,43 @@ def prior_pointmap(depth: np.ndarray, focal_px: float | None, *, what: str = "de
     return ((pts - lo) / span).numpy()
 
 
+def check_prior_input(prior_input: str) -> str:
+    """``prior_input`` if it is one of :data:`PRIOR_INPUTS`, else ``InputError``."""
+    if prior_input not in PRIOR_INPUTS:
+        raise InputError(f"unknown prior representation {prior_input!r}; choose one of {', '.join(PRIOR_INPUTS)}")
+    return prior_input
+
+
+def prior_depthmap(depth: np.ndarray, *, what: str = "depth prior") -> np.ndarray:
+    """The depth-map prior input: min–max normalised depth repeated on three channels.
+
+    Args:
+        depth: (h, w) depth (or disparity) without invalid values (see ``repair_depth``).
+    Returns:
+        (h, w, 3) float32, three equal channels scaled to [0, 1] over the image; equal (bit for
+        bit) to the Z channel of ``prior_pointmap`` for any focal.
+
+    Raises:
+        InputError: the map is (nearly) constant.
+    """
+    # float64 -> float32 as the point map's Z channel, then the same float32 normalisation.
+    z = torch.from_numpy(np.ascontiguousarray(depth)).to(torch.float64).to(torch.float32)
+    lo, hi = z.amin(), z.amax()
+    if bool(hi - lo <= _MIN_RELATIVE_RANGE * torch.maximum(hi.abs(), lo.abs())):
+        raise InputError(f"{what} is constant: a flat prior carries no shape and cannot be normalised. "
+                         "Check the depth model's output for this frame")
+    return ((z - lo) / (hi - lo))[..., None].expand(*z.shape, 3).contiguous().numpy()
+
+
+def prior_input_map(depth: np.ndarray, focal_px: float | None, prior_input: str = "pointmap", *,
+                    what: str = "depth prior") -> np.ndarray:
+    """The (h, w, 3) float32 prior input in the representation ``prior_input`` (:data:`PRIOR_INPUTS`):
+    ``prior_pointmap`` for ``"pointmap"``, ``prior_depthmap`` (focal unused) for ``"depthmap"``."""
+    if check_prior_input(prior_input) == "depthmap":
+        return prior_depthmap(depth, what=what)
+    return prior_pointmap(depth, focal_px, what=what)
+
+
 def pointmap_to_view(pointmap: np.ndarray, geometry: ViewGeometry) -> np.ndarray:
     """Resize and crop a full-resolution point map exactly as the image of that view.
 
@@ -166,17 +214,19 @@ def pointmap_to_view(pointmap: np.ndarray, geometry: ViewGeometry) -> np.ndarray
 
 def prior_to_view(prior: DepthPrior, geometry: ViewGeometry, *,
                   max_invalid_fraction: float = DEFAULT_MAX_INVALID_FRACTION,
-                  what: str = "depth prior") -> tuple[np.ndarray, int]:
-    """A ``DepthPrior`` → its network-ready point map: match size, repair, back-project, resize/crop.
+                  what: str = "depth prior", prior_input: str = "pointmap") -> tuple[np.ndarray, int]:
+    """A ``DepthPrior`` → its network-ready input: match size, repair, back-project (or keep the
+    depth, ``prior_input="depthmap"``), normalise, resize/crop.
 
     Returns:
-        (H, W, 3) float32 point map and the number of prior pixels repaired.
+        (H, W, 3) float32 prior input and the number of prior pixels repaired.
     """
+    check_prior_input(prior_input)
     # Repair first, at the prior's own resolution: resampling would smear NaNs into neighbours.
     depth, n_repaired = repair_depth(prior.depth, kind=prior.kind, max_invalid_fraction=max_invalid_fraction,
                                      what=what)
     depth, focal = match_prior_to_frame(depth, prior.focal_px, geometry.original_hw, what=what)
-    view = pointmap_to_view(prior_pointmap(depth, focal, what=what), geometry)
+    view = pointmap_to_view(prior_input_map(depth, focal, prior_input, what=what), geometry)
     if not np.isfinite(view).all():  # cannot happen for finite input; never feed NaN to the network
         raise InputError(f"{what}: the resized point map is not finite")
     return view, n_repaired
