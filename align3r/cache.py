@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from align3r.errors import OutputError
+from align3r.atomic import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -49,17 +49,9 @@ class ChunkCache:
     def save(self, key: str, tensors: dict[str, Tensor]) -> None:
         from safetensors.torch import save_file
 
-        path = self.path(key)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        try:
-            self.root.mkdir(parents=True, exist_ok=True)
+        hint = "free disk space or pass another cache_dir (the outputs are not affected)"
+        with atomic_path(self.path(key), hint=hint) as tmp:
             save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(tmp))
-            os.replace(tmp, path)
-        except OSError as exc:
-            raise OutputError(f"could not write the run cache {path}: {exc}; free disk space or pass "
-                              "another cache_dir (the outputs are not affected)") from exc
-        finally:
-            tmp.unlink(missing_ok=True)
 
 
 def content_hashes(*arrays: Tensor | None) -> list[str]:

@@ -19,8 +19,6 @@ truncated frame behind; the metadata file is written last and marks a frame as c
 from __future__ import annotations
 
 import os
-import tempfile
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +26,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from align3r.atomic import atomic_path
 from align3r.errors import InputError, OutputError
 from align3r.io import formats
 from align3r.io.formats import read_pfm as read_pfm  # re-exported: processed depth is PFM
@@ -76,21 +75,9 @@ class FramePaths:
 # atomic writing
 
 
-@contextmanager
 def _atomic_path(path: Path):
-    """Yield a temporary path in ``path``'s folder; rename it onto ``path`` on success."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise OutputError(f"could not write {path}: {exc}; free some disk space or fix permissions") from exc
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    """Temporary path beside ``path``, renamed onto it on success (``align3r.atomic``)."""
+    return atomic_path(path, hint="free some disk space or fix permissions")
 
 
 def write_pfm(path: str | os.PathLike, array: np.ndarray) -> None:

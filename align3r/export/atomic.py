@@ -27,6 +27,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+from align3r import atomic as _atomic
 from align3r.errors import OutputError
 
 STAGING_TAG = ".tmp-"
@@ -36,43 +37,20 @@ _PERMISSION_ERRNOS = {errno.EACCES, errno.EPERM, errno.EROFS}
 
 
 # ------------------------------------------------------------------------------- single files
-@contextlib.contextmanager
-def atomic_path(path: Path, *, durable: bool = True) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; on success fsync it and rename it onto ``path``.
-
-    For writers that insist on a file name (video encoders, ``np.save``). On any exception the
-    temporary file is removed and ``path`` is untouched.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}{STAGING_TAG}{os.getpid()}{path.suffix}")
-    try:
-        yield tmp
-        if durable:
-            _fsync_file(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-        raise
+# Outputs are fsync'ed by default (power-loss safe); OSErrors propagate so the writer can say how
+# much space was needed (``output_error``).
+def atomic_path(path: Path, *, durable: bool = True) -> contextlib.AbstractContextManager[Path]:
+    """Temporary path beside ``path``, renamed onto it on success (see ``align3r.atomic``)."""
+    return _atomic.atomic_path(path, durable=durable)
 
 
 def write_bytes(path: Path, data: bytes, *, durable: bool = True) -> None:
     """Write ``data`` to ``path`` atomically (temp file, fsync, ``os.replace``)."""
-    with atomic_path(path, durable=durable) as tmp, open(tmp, "wb") as f:
-        f.write(data)
+    _atomic.write_bytes(path, data, durable=durable)
 
 
 def write_text(path: Path, text: str, *, durable: bool = True) -> None:
-    write_bytes(path, text.encode("utf-8"), durable=durable)
-
-
-def _fsync_file(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    _atomic.write_text(path, text, durable=durable)
 
 
 def _fsync_dir(path: Path) -> None:

@@ -22,7 +22,6 @@ import json
 import os
 import pickle
 import re
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +29,8 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from align3r.errors import CheckpointError, InputError, OutputError
+from align3r.atomic import atomic_path
+from align3r.errors import CheckpointError, InputError
 from align3r.model.config import Align3RConfig
 from align3r.model.network import Align3RNet
 from align3r.model.official_args import config_from_official_kwargs, model_from_official_args
@@ -265,22 +265,11 @@ def write_checkpoint(config: Align3RConfig, state_dict: Mapping[str, Tensor], di
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in state_dict.items()}
     payload = json.dumps({FORMAT_KEY: FORMAT_VERSION, "architecture": "Align3RNet", "config": config.to_dict()},
                          indent=2)
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-        for name, write in ((HUB_WEIGHTS, lambda p: save_file(tensors, p, metadata={"format": "pt",
-                                                                                     FORMAT_KEY: str(FORMAT_VERSION)})),
-                            (HUB_CONFIG, lambda p: Path(p).write_text(payload + "\n"))):
-            fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{name}.", suffix=".tmp")
-            os.close(fd)
-            try:
-                write(tmp)
-                os.replace(tmp, directory / name)
-            finally:
-                if os.path.exists(tmp):
-                    os.remove(tmp)
-    except OSError as exc:
-        raise OutputError(f"cannot write the checkpoint into {directory} ({exc}); free disk space or choose "
-                          f"another folder") from None
+    hint = "free disk space or choose another folder"
+    with atomic_path(directory / HUB_WEIGHTS, hint=hint) as tmp:
+        save_file(tensors, str(tmp), metadata={"format": "pt", FORMAT_KEY: str(FORMAT_VERSION)})
+    with atomic_path(directory / HUB_CONFIG, hint=hint) as tmp:
+        tmp.write_text(payload + "\n")
     return directory
 
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import tempfile
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -26,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from align3r.errors import OutputError
+from align3r.atomic import atomic_path
 from align3r.priors.base import PriorSource, check_focals, check_image, check_names
 from align3r.priors.types import DepthPrior
 
@@ -137,19 +136,8 @@ class PriorCache(PriorSource):
 
     def _write(self, key: str, identity: str, prior: DepthPrior) -> None:
         path = self.path_for(key)
-        tmp = None
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=f".{key}.", suffix=".tmp", dir=path.parent)
-            with os.fdopen(fd, "wb") as fh:
-                np.savez(fh, depth=np.ascontiguousarray(prior.depth, dtype=np.float32),
-                         focal_px=np.float64(np.nan if prior.focal_px is None else prior.focal_px),
-                         kind=np.str_(prior.kind), source=np.str_(prior.source), identity=np.str_(identity))
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        except OSError as exc:
-            if tmp is not None:
-                Path(tmp).unlink(missing_ok=True)
-            raise OutputError(f"cannot write the prior cache file {path}: {exc}. Free some disk space or choose "
-                              "another cache folder; the files already cached are intact") from exc
+        hint = "free some disk space or choose another cache folder; the files already cached are intact"
+        with atomic_path(path, durable=True, hint=hint) as tmp, open(tmp, "wb") as fh:
+            np.savez(fh, depth=np.ascontiguousarray(prior.depth, dtype=np.float32),
+                     focal_px=np.float64(np.nan if prior.focal_px is None else prior.focal_px),
+                     kind=np.str_(prior.kind), source=np.str_(prior.source), identity=np.str_(identity))

@@ -11,14 +11,12 @@ Layout as the official code writes it (REFERENCE.md §2.1; ``shared/fixtures/pri
 
 from __future__ import annotations
 
-import os
-import tempfile
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
-from align3r.errors import OutputError
+from align3r.atomic import atomic_path
 from align3r.priors.types import DepthPrior
 
 #: the kind of map each official cache name holds
@@ -59,18 +57,9 @@ def write_official_cache(path: str | Path, prior: DepthPrior, name: str, focal_p
             arrays["focallength_px"] = np.float32(focal_px)
     else:
         raise ValueError(f"official caches exist for {', '.join(OFFICIAL_KINDS)}, not {name!r}")
-    tmp = None
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=path.parent)
-        with os.fdopen(fd, "wb") as fh:
-            np.savez_compressed(fh, **arrays)
-        os.replace(tmp, path)
-    except OSError as exc:
-        if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)
-        raise OutputError(f"cannot write {path}: {exc}. Free some disk space or choose another output folder; "
-                          "the files written so far are intact") from exc
+    hint = "free some disk space or choose another output folder; the files written so far are intact"
+    with atomic_path(path, hint=hint) as tmp, open(tmp, "wb") as fh:
+        np.savez_compressed(fh, **arrays)
 
 
 def official_cache_ok(path: str | Path, name: str, frame_size: tuple[int, int]) -> bool:

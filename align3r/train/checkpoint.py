@@ -18,13 +18,13 @@ strings, lists and dicts only).
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from align3r.errors import CheckpointError, OutputError
+from align3r.atomic import atomic_path
+from align3r.errors import CheckpointError
 
 LAST = "checkpoint-last.pth"
 BEST = "checkpoint-best.pth"
@@ -39,17 +39,8 @@ def kept_name(epoch: int) -> str:
 def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> Path:
     """Write ``state`` atomically with ``torch.save``."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_path(path, hint="free disk space or change output_dir") as tmp:
         torch.save(state, tmp)
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise OutputError(f"cannot write checkpoint {path} ({exc}); free disk space or change output_dir") from None
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
     return path
 
 

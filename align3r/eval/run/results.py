@@ -20,14 +20,12 @@ import io
 import json
 import logging
 import math
-import os
 import re
-import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from align3r.errors import OutputError
+from align3r.atomic import write_text
 from align3r.eval.depth_metrics import METRIC_NAMES, DepthResult, average_results
 from align3r.eval.pose_metrics import POSE_METRIC_NAMES, PoseResult, average_pose_results
 
@@ -50,35 +48,16 @@ def result_path(results: str | Path, experiment: str, sequence: str) -> Path:
     return Path(results) / experiment / f"{safe_name(sequence)}.json"
 
 
+_RESULTS_HINT = "free some space or choose another results folder; finished sequences are kept"
+
+
 def write_json_atomic(path: Path, data: Any) -> None:
-    """Write ``data`` as JSON to a temporary file beside ``path`` and rename it over ``path``."""
-    tmp = None
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        with os.fdopen(fd, "w") as fh:
-            json.dump(data, fh, indent=1, allow_nan=True)
-            fh.write("\n")
-        os.replace(tmp, path)
-    except OSError as exc:
-        if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)
-        raise OutputError(f"cannot write {path}: {exc}. Free some space or choose another results folder; "
-                          "finished sequences are kept") from exc
+    """Write ``data`` as JSON beside ``path`` and rename it over ``path``."""
+    write_text(path, json.dumps(data, indent=1, allow_nan=True) + "\n", hint=_RESULTS_HINT)
 
 
 def write_text_atomic(path: Path, text: str) -> None:
-    tmp = None
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except OSError as exc:
-        if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)
-        raise OutputError(f"cannot write {path}: {exc}") from exc
+    write_text(path, text, hint=_RESULTS_HINT)
 
 
 def read_record(path: Path) -> dict[str, Any] | None:

@@ -1,0 +1,63 @@
+"""Atomic file writes: write beside the target, then rename over it.
+
+A reader (or a resumed run) therefore sees either the old file or the complete new one, never a
+truncated one, whatever kills the writer. Used by every cache, checkpoint and output writer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+from align3r.errors import OutputError
+
+TEMP_TAG = ".tmp-"
+
+
+def fsync_file(path: str | os.PathLike) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike, *, durable: bool = False, hint: str | None = None) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; when the block succeeds, rename it onto ``path``.
+
+    Args:
+        durable: fsync the file before the rename (survives a power loss, costs time).
+        hint: when given, an ``OSError`` (full disk, permissions) becomes an ``OutputError``
+            "cannot write <path>: <error>; <hint>"; when None it propagates unchanged (for callers
+            that build their own message).
+
+    On any exception the temporary file is removed and ``path`` is untouched.
+    """
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}{TEMP_TAG}{os.getpid()}{path.suffix}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        yield tmp
+        if durable:
+            fsync_file(tmp)
+        os.replace(tmp, path)
+    except OSError as exc:
+        if hint is None:
+            raise
+        raise OutputError(f"cannot write {path}: {exc}; {hint}") from exc
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+
+
+def write_bytes(path: str | os.PathLike, data: bytes, *, durable: bool = False, hint: str | None = None) -> None:
+    """Write ``data`` to ``path`` atomically (see :func:`atomic_path`)."""
+    with atomic_path(path, durable=durable, hint=hint) as tmp, open(tmp, "wb") as f:
+        f.write(data)
+
+
+def write_text(path: str | os.PathLike, text: str, *, durable: bool = False, hint: str | None = None) -> None:
+    write_bytes(path, text.encode("utf-8"), durable=durable, hint=hint)
