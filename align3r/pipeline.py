@@ -476,4 +476,5 @@ def write_outputs(out: str | Path, rec: Reconstruction, prepared: PreparedInput,
     return write_reconstruction(out, rec, rgb=prepared.views.rgb, names=prepared.names,
                                 timestamps=None if prepared.timestamps is None else prepared.timestamps.tolist(),
                                 original=original, manifest=manifest, formats=config.formats,
-                                overwrite=config.overwrite, options=ExportOptions(min_conf=config.min_conf))
+                                overwrite=config.overwrite, options=ExportOptions(min_conf=config.min_conf),
+                                progress=config.progress)

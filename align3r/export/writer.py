@@ -321,15 +321,18 @@ def _expected_bytes(seq: SequenceData, formats: list[str]) -> int:
     return int(total)
 
 
-def _run_formats(run: _Run, formats: list[str]) -> None:
-    for name in formats:
+def _run_formats(run: _Run, formats: list[str], progress: bool = False) -> None:
+    from tqdm.auto import tqdm
+
+    for name in tqdm(formats, desc="export", unit="format", disable=not progress, leave=False):
         run.timed(name, getattr(run, name))
 
 
 def write_reconstruction(out_dir: str | os.PathLike, recon: Reconstruction, *, rgb, names: Sequence[str] | None = None,
                          timestamps: Sequence[float] | None = None, original: OriginalResolution | None = None,
                          manifest: Mapping | None = None, formats: str | Iterable[str] = "all",
-                         overwrite: bool = False, options: ExportOptions | None = None) -> Path:
+                         overwrite: bool = False, options: ExportOptions | None = None,
+                         progress: bool = False) -> Path:
     """Write a reconstruction and its derived formats to ``out_dir``, atomically.
 
     Args:
@@ -345,6 +348,7 @@ def write_reconstruction(out_dir: str | os.PathLike, recon: Reconstruction, *, r
         formats: ``"all"`` or a subset of :data:`FORMATS`; the core is always written.
         overwrite: replace an existing output directory (only one of ours, or an empty one).
         options: :class:`ExportOptions`.
+        progress: a tqdm bar over the formats.
     Returns:
         The absolute output directory.
     Raises:
@@ -361,7 +365,7 @@ def write_reconstruction(out_dir: str | os.PathLike, recon: Reconstruction, *, r
                           expected_bytes=_expected_bytes(seq, wanted)) as stage:
         run = _Run(stage, seq, opts)
         run.timed("core", run.write_core)
-        _run_formats(run, wanted)
+        _run_formats(run, wanted, progress)
         written = [f for f in wanted if f in run.record]
         run.write_manifest(caller, written)
     return target
