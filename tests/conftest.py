@@ -1,4 +1,5 @@
-"""Shared test setup: the golden fixtures, the real sample data, deterministic CPU torch."""
+"""Shared test setup: the golden fixtures of the official code (``../shared/fixtures``), the real
+sample data (``../shared/data``), deterministic CPU torch."""
 
 from __future__ import annotations
 

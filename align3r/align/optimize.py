@@ -13,6 +13,11 @@ from align3r.align.config import AlignConfig
 from align3r.align.losses import AlignmentLoss, Workspace, flow_loss, temporal_smoothness
 from align3r.align.scene import SceneModel
 from align3r.align.types import PairPredictions
+from align3r.errors import Align3RError
+
+
+class AlignmentDiverged(Align3RError):
+    """The optimisation produced NaN / inf (degenerate predictions or too large a step)."""
 
 
 def learning_rate(config: AlignConfig, iteration: int) -> float:
@@ -82,6 +87,14 @@ class Objective:
         return total, terms
 
 
+def _check_finite(total: Tensor, iteration: int) -> None:
+    if not bool(torch.isfinite(total)):
+        raise AlignmentDiverged(
+            f"global alignment diverged by iteration {iteration + 1} (the loss is {float(total)}); the point "
+            "maps may be degenerate for this input. Try a lower learning rate (align_settings.lr=0.01), the "
+            "'fast' preset, or check the frames and depth priors")
+
+
 def optimise(model: SceneModel, objective: Objective, config: AlignConfig, progress: bool = True
              ) -> tuple[list[float], dict[str, list[float]]]:
     """Run Adam on the model's trainable parameters.
@@ -112,5 +125,7 @@ def optimise(model: SceneModel, objective: Objective, config: AlignConfig, progr
             terms_hist.setdefault(name, []).append(value.detach())
         if progress and it % 10 == 0:
             bar.set_postfix_str(f"lr={lr:.3g} loss={float(total):.5g}")
+        if it % 25 == 24 or it == config.iterations - 1:  # a host sync every 25 steps only
+            _check_finite(total, it)
     # one device-to-host transfer at the end instead of a sync per iteration
     return (torch.stack(totals).tolist(), {k: torch.stack(v).tolist() for k, v in terms_hist.items()})
