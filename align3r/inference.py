@@ -21,6 +21,7 @@ from tqdm.auto import tqdm
 
 from align3r.align.types import PairPredictions
 from align3r.cache import ChunkCache, chunk_key, content_hashes, module_fingerprint
+from align3r.device import resolve_device
 from align3r.errors import Align3RError, InputError
 from align3r.pairs import PairGraph
 
@@ -32,13 +33,6 @@ CHUNK_EDGES = 64
 
 class OutOfMemory(Align3RError):
     """The accelerator ran out of memory even with a batch of one pair."""
-
-
-def resolve_device(device: str | torch.device | None) -> torch.device:
-    """``None``/``"auto"`` → CUDA when available, else CPU."""
-    if device is None or str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 def resolve_precision(precision: str | None, device: torch.device) -> torch.dtype | None:

@@ -337,7 +337,7 @@ def run_pipeline(source, *, out: str | Path | None = None, config: PipelineConfi
     """:func:`reconstruct` returning the whole :class:`PipelineResult` (used by ``align3r infer``).
 
     ``prior_source`` replaces the prior named by the config (any ``align3r.priors`` source)."""
-    from align3r.inference import resolve_device
+    from align3r.device import resolve_device
     from align3r.model import load_model
 
     config = (config or PipelineConfig()).replace(**settings)

@@ -74,7 +74,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from align3r.inference import resolve_device
+    from align3r.device import resolve_device
     from align3r.pipeline import PipelineConfig, run_pipeline
 
     device = resolve_device(args.device)

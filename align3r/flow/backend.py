@@ -9,6 +9,7 @@ from typing import Protocol, runtime_checkable
 import torch
 from torch import Tensor
 
+from align3r.device import resolve_device
 from align3r.errors import InputError
 
 BACKEND_NAMES = ("raft-large", "raft-small", "dis")
@@ -31,10 +32,6 @@ class FlowBackend(Protocol):
     def __call__(self, source: Tensor, target: Tensor) -> Tensor: ...
 
 
-def default_device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
 def load_flow_backend(name: str = "raft", *, device: torch.device | str | None = None, **options) -> FlowBackend:
     """A flow backend by name.
 
@@ -52,7 +49,7 @@ def load_flow_backend(name: str = "raft", *, device: torch.device | str | None =
         from align3r.flow.raft import RaftBackend
 
         _check_options(canonical, RaftBackend.load, options)
-        return RaftBackend.load(canonical, device=device or default_device(), **options)
+        return RaftBackend.load(canonical, device=resolve_device(device), **options)
     if canonical == "dis":
         from align3r.flow.dis import DisBackend
 

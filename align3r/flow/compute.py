@@ -7,8 +7,9 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from align3r.device import resolve_device
 from align3r.errors import InputError
-from align3r.flow.backend import FlowBackend, default_device, load_flow_backend
+from align3r.flow.backend import FlowBackend, load_flow_backend
 from align3r.flow.consistency import Residual, forward_backward_valid
 from align3r.flow.frames import Frames
 from align3r.flow.types import PairFlow
@@ -66,7 +67,7 @@ def compute_pair_flow(images, edges, *, backend: str | FlowBackend = "raft", bat
     frames = Frames(images)
     edges = _as_edges(edges, frames.num_frames)
     if isinstance(backend, str):
-        backend = load_flow_backend(backend, device=device or default_device(), **backend_options)
+        backend = load_flow_backend(backend, device=resolve_device(device), **backend_options)
     elif backend_options:
         raise InputError(f"backend options {sorted(backend_options)} only apply when backend is a name")
     out_device = torch.device(device) if device is not None else backend.device

@@ -15,6 +15,7 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 import torch
 
+from align3r.device import resolve_device as resolve_device  # re-exported
 from align3r.errors import InputError
 from align3r.priors.types import DepthPrior
 
@@ -133,16 +134,6 @@ def same_size_batches(images: Sequence[np.ndarray], batch_size: int) -> Iterator
         frames.append(image)
     if frames:
         yield indices, frames
-
-
-def resolve_device(device: str | torch.device | None) -> torch.device:
-    """``None`` → the first CUDA device if there is one, else the CPU."""
-    if device is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        return torch.device(device)
-    except (RuntimeError, TypeError) as exc:
-        raise InputError(f"unknown device {device!r}: use 'cpu', 'cuda' or 'cuda:N'") from exc
 
 
 def resolve_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torch.dtype:

@@ -22,6 +22,7 @@ from typing import Any
 
 import torch
 
+from align3r.device import resolve_device as base_resolve_device
 from align3r.errors import InputError
 from align3r.eval.run.priors import choose_prior_source
 from align3r.eval.run.results import (
@@ -73,11 +74,9 @@ class Shard:
 
 def resolve_device(device: str, shard: Shard) -> torch.device:
     """``"auto"``: ``cuda:<LOCAL_RANK>`` when CUDA is available (one GPU per process), else CPU."""
-    if device == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda", shard.local_rank % torch.cuda.device_count())
-        return torch.device("cpu")
-    return torch.device(device)
+    if device == "auto" and torch.cuda.is_available():
+        return torch.device("cuda", shard.local_rank % torch.cuda.device_count())
+    return base_resolve_device(device)
 
 
 class NetworkCache:
