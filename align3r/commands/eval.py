@@ -79,22 +79,14 @@ def _config_root(config_dir: str | None) -> Path:
 
 def compose(config_name: str, overrides: list[str], config_dir: str | None = None):
     """Compose ``config_name`` (e.g. ``eval/table/supp_t3``) with overrides (Hydra compose API)."""
-    from hydra import compose as hydra_compose
-    from hydra import initialize_config_dir
-    from hydra.errors import HydraException
-    from omegaconf.errors import OmegaConfBaseException
-
+    from align3r.commands._hydra import compose_config
     from align3r.errors import InputError
 
     root = _config_root(config_dir)
     if not (root / f"{config_name}.yaml").is_file():
         tables = sorted(p.stem for p in (root / "eval" / "table").glob("*.yaml"))
         raise InputError(f"no config {config_name}.yaml in {root}; tables: {', '.join(tables)}")
-    try:
-        with initialize_config_dir(config_dir=str(root), version_base=None):
-            return hydra_compose(config_name=config_name, overrides=list(overrides))
-    except (HydraException, OmegaConfBaseException) as exc:
-        raise InputError(f"bad config or override: {exc}") from None
+    return compose_config(root, config_name, overrides, "bad config or override")
 
 
 def _container(node) -> dict:

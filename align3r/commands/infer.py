@@ -35,20 +35,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def compose(overrides: list[str], config_dir: str | None = None):
     """The infer config with command-line overrides applied (Hydra compose API)."""
-    from hydra import compose as hydra_compose
-    from hydra import initialize_config_dir
-    from hydra.errors import HydraException
-    from omegaconf.errors import OmegaConfBaseException
-
+    from align3r.commands._hydra import compose_config
     from align3r.configs import config_dir as shipped
-    from align3r.errors import InputError
 
-    folder = config_dir or str(shipped())
-    try:
-        with initialize_config_dir(config_dir=folder, version_base=None):
-            return hydra_compose(config_name="infer", overrides=list(overrides))
-    except (HydraException, OmegaConfBaseException) as exc:
-        raise InputError(f"bad config override: {exc}") from None
+    return compose_config(config_dir or shipped(), "infer", overrides, "bad config override")
 
 
 def pipeline_config(cfg):

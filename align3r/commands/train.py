@@ -41,10 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def compose_config(name: str, config_dir: str | None, overrides: list[str]):
     """Compose ``name`` (+ overrides) with Hydra's compose API; returns an OmegaConf DictConfig."""
-    from hydra import compose, initialize_config_dir
-    from hydra.errors import HydraException
-    from omegaconf.errors import OmegaConfBaseException
-
+    from align3r.commands._hydra import compose_config
     from align3r.errors import InputError
 
     path = Path(name)
@@ -54,11 +51,7 @@ def compose_config(name: str, config_dir: str | None, overrides: list[str]):
         folder = Path(config_dir).resolve() if config_dir else default_config_dir()
     if not folder.is_dir():
         raise InputError(f"training config folder {folder} not found; pass --config-dir <repo>/configs/train")
-    try:
-        with initialize_config_dir(config_dir=str(folder), version_base=None):
-            return compose(config_name=name, overrides=list(overrides))
-    except (HydraException, OmegaConfBaseException) as exc:
-        raise InputError(f"cannot compose training config {name!r} from {folder}: {exc}") from None
+    return compose_config(folder, name, overrides, f"cannot compose training config {name!r} from {folder}")
 
 
 def run(args: argparse.Namespace) -> int:
