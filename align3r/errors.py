@@ -23,3 +23,14 @@ class OfflineError(CheckpointError):
 
 class OutputError(Align3RError, OSError):
     """Outputs could not be written (full disk, permissions); earlier outputs are intact."""
+
+
+def check_known_fields(datacls, keys, what: str) -> None:
+    """Raise ``InputError`` "unknown <what> [...]; known: [...]" for keys that are not fields of
+    the dataclass ``datacls`` (config ``replace`` / ``from_dict`` with a typo)."""
+    from dataclasses import fields
+
+    known = {f.name for f in fields(datacls)}
+    unknown = sorted(set(keys) - known)
+    if unknown:
+        raise InputError(f"unknown {what} {unknown}; known: {sorted(known)}")

@@ -15,7 +15,7 @@ import logging
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,7 @@ import torch
 from torch import Tensor
 
 from align3r.align.types import Reconstruction
-from align3r.errors import InputError
+from align3r.errors import InputError, check_known_fields
 
 log = logging.getLogger(__name__)
 
@@ -108,10 +108,7 @@ class PipelineConfig:
     progress: bool = True
 
     def replace(self, **changes) -> PipelineConfig:
-        names = {f.name for f in fields(self)}
-        bad = sorted(set(changes) - names)
-        if bad:
-            raise InputError(f"unknown pipeline setting(s) {bad}; known: {sorted(names)}")
+        check_known_fields(self, changes, "pipeline setting(s)")
         return replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:

@@ -7,10 +7,10 @@ settings of the official scripts so their results can be reproduced on purpose.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from typing import Literal
 
-from align3r.errors import InputError
+from align3r.errors import InputError, check_known_fields
 
 
 @dataclass(frozen=True)
@@ -109,10 +109,7 @@ class AlignConfig:
 
     def replace(self, **changes) -> AlignConfig:
         """A copy with some fields changed (unknown names raise)."""
-        names = {f.name for f in fields(self)}
-        bad = sorted(set(changes) - names)
-        if bad:
-            raise InputError(f"unknown AlignConfig field(s) {bad}; known: {sorted(names)}")
+        check_known_fields(self, changes, "AlignConfig field(s)")
         return replace(self, **changes)
 
 

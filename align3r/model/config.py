@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-from align3r.errors import InputError
+from align3r.errors import InputError, check_known_fields
 
 INF = math.inf
 
@@ -144,10 +144,7 @@ class Align3RConfig:
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> Align3RConfig:
         """Inverse of ``to_dict``; unknown keys raise ``InputError`` naming them."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise InputError(f"unknown network configuration keys {unknown}; known keys: {sorted(known)}")
+        check_known_fields(cls, values, "network configuration keys")
         return cls(**values)
 
     def replace(self, **changes: Any) -> Align3RConfig:

@@ -7,10 +7,10 @@ of 50; AdamW (0.9, 0.95), weight decay 0.05.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from align3r.errors import InputError
+from align3r.errors import InputError, check_known_fields
 from align3r.train.params import OFFICIAL_TRAINABLE
 
 AMP_MODES = ("auto", "bf16", "fp16", "none")
@@ -89,8 +89,5 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise InputError(f"unknown training options {unknown}; known: {sorted(known)}")
+        check_known_fields(cls, values, "training options")
         return cls(**values)

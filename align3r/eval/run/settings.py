@@ -15,10 +15,10 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from align3r.errors import InputError
+from align3r.errors import InputError, check_known_fields
 from align3r.pipeline import GROUPED_GRAPHS as GROUPED_GRAPHS  # graph names -> grouped variants
 from align3r.priors.pointmap import check_prior_input
 
@@ -103,10 +103,7 @@ class EvalSettings:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> EvalSettings:
         """Build from a plain mapping; unknown keys raise ``InputError`` naming the known ones."""
-        names = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - names)
-        if unknown:
-            raise InputError(f"unknown evaluation setting(s) {unknown}; known: {sorted(names)}")
+        check_known_fields(cls, data, "evaluation setting(s)")
         values = dict(data)
         values["align_overrides"] = dict(values.get("align_overrides") or {})
         values["sequence_overrides"] = {str(k): dict(v) for k, v in (values.get("sequence_overrides") or {}).items()}
