@@ -179,3 +179,27 @@ def ego_flow(depth_src: Tensor, rot_src: Tensor, trans_src: Tensor, rot_dst: Ten
     target = homography @ coords + disparity * (k_dst @ trans_rel)  # (B, 3, HW)
     flow = target[:, :2] / (target[:, 2:] + eps) - uv
     return flow.reshape(b, 2, h, w)
+
+
+def map_intrinsics(intrinsics: Tensor, scale_xy: tuple[float, float], offset_xy: tuple[float, float]) -> Tensor:
+    """Intrinsics after an image resize + crop ``x_new = scale · x_old + offset``.
+
+    The map acts on continuous pixel-corner coordinates (pixel i spans [i, i+1)), while our K
+    puts pixel *centres* on integers, hence ``c' = (c + 0.5) · s + b − 0.5``; focal and skew scale.
+
+    Args:
+        intrinsics: (..., 3, 3) pinhole K in the old image.
+        scale_xy, offset_xy: the map per axis.
+    Returns:
+        (..., 3, 3) K in the new image (same dtype).
+    """
+    if intrinsics.shape[-2:] != (3, 3):
+        raise ValueError(f"intrinsics must be (..., 3, 3), got {tuple(intrinsics.shape)}")
+    (sx, sy), (bx, by) = scale_xy, offset_xy
+    out = intrinsics.clone()
+    out[..., 0, 0] = intrinsics[..., 0, 0] * sx
+    out[..., 0, 1] = intrinsics[..., 0, 1] * sx
+    out[..., 1, 1] = intrinsics[..., 1, 1] * sy
+    out[..., 0, 2] = (intrinsics[..., 0, 2] + 0.5) * sx + bx - 0.5
+    out[..., 1, 2] = (intrinsics[..., 1, 2] + 0.5) * sy + by - 0.5
+    return out

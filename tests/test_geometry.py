@@ -77,3 +77,17 @@ def test_ego_flow_is_the_projection_of_back_projected_points():
     proj = cam[..., :2] / cam[..., 2:] * 11.0 + torch.tensor([w / 2, h / 2], dtype=torch.float64)
     expected = proj - pixel_grid(h, w, dtype=torch.float64)
     assert torch.allclose(flow[0].permute(1, 2, 0), expected[0], atol=1e-9)
+
+
+def test_map_intrinsics_moves_pixel_centres_and_inverts():
+    from align3r.geometry import map_intrinsics
+
+    k = torch.tensor([[100.0, 0, 32], [0, 100.0, 24], [0, 0, 1]])
+    # halve the image: pixel centre 32 (corner 32.5) lands on corner 16.25 -> centre 15.75
+    half = map_intrinsics(k, (0.5, 0.5), (0.0, 0.0))
+    assert torch.allclose(half[:2, 2], torch.tensor([15.75, 11.75])) and half[0, 0] == 50
+    # a crop shifts the principal point by the offset; the inverse map restores K
+    crop = map_intrinsics(k, (1.0, 1.0), (-8.0, -4.0))
+    assert torch.allclose(crop[:2, 2], torch.tensor([24.0, 20.0]))
+    back = map_intrinsics(map_intrinsics(k, (0.4, 0.5), (-3.0, 2.0)), (2.5, 2.0), (7.5, -4.0))
+    assert torch.allclose(back, k, atol=1e-5)

@@ -19,6 +19,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from align3r.geometry import map_intrinsics
+
 
 @dataclass(frozen=True)
 class OriginalResolution:
@@ -62,14 +64,8 @@ class OriginalResolution:
 
         Both in our integer-grid convention (u = fx X/Z + cx with u a pixel index).
         """
-        k = np.array(intrinsics, dtype=np.float64, copy=True)
-        (sx, sy), (ox, oy) = self.scale, self.offset
-        k[..., 0, 0] *= sx
-        k[..., 0, 1] *= sx
-        k[..., 1, 1] *= sy
-        k[..., 0, 2] = sx * (k[..., 0, 2] + 0.5) + ox - 0.5
-        k[..., 1, 2] = sy * (k[..., 1, 2] + 0.5) + oy - 0.5
-        return k
+        k = torch.as_tensor(np.asarray(intrinsics, dtype=np.float64))
+        return map_intrinsics(k, self.scale, self.offset).numpy()
 
     def to_json(self) -> dict:
         """The mapping (without frames / depth) for the manifest."""

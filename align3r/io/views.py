@@ -19,6 +19,7 @@ from torch import Tensor
 from tqdm import tqdm
 
 from align3r.errors import InputError
+from align3r.geometry import map_intrinsics
 from align3r.io.view_geometry import ViewGeometry, compute_view_geometry
 from align3r.priors.pointmap import DEFAULT_MAX_INVALID_FRACTION, check_prior_input, prior_to_view
 from align3r.priors.types import DepthPrior
@@ -91,11 +92,12 @@ class Views:
             through the resize and crop with exact pixel-centre bookkeeping:
             c_orig = (c_net + 0.5 − offset)/scale − 0.5.
         """
-        return _affine_intrinsics(intrinsics, *self.geometry.scale_xy, *self.geometry.offset_xy, inverse=True)
+        (sx, sy), (bx, by) = self.geometry.scale_xy, self.geometry.offset_xy  # x_net = s·x_orig + b
+        return map_intrinsics(intrinsics, (1 / sx, 1 / sy), (-bx / sx, -by / sy))
 
     def to_network_intrinsics(self, intrinsics: Tensor) -> Tensor:
         """The inverse of ``to_original_intrinsics``: (..., 3, 3) original K → network K."""
-        return _affine_intrinsics(intrinsics, *self.geometry.scale_xy, *self.geometry.offset_xy, inverse=False)
+        return map_intrinsics(intrinsics, self.geometry.scale_xy, self.geometry.offset_xy)
 
     def original_coverage(self, device: torch.device | str | None = None) -> Tensor:
         """(H0, W0) bool: original pixels whose centre lies inside the network view (all True
@@ -143,21 +145,6 @@ class Views:
         xs = (torch.arange(w0, dtype=torch.float64) + 0.5) * sx + bx
         ys = (torch.arange(h0, dtype=torch.float64) + 0.5) * sy + by
         return xs.to(device=device, dtype=dtype), ys.to(device=device, dtype=dtype)
-
-
-def _affine_intrinsics(k: Tensor, sx: float, sy: float, bx: float, by: float, *, inverse: bool) -> Tensor:
-    """Apply x_net = s·x_orig + b (corner coordinates) to K, or its inverse."""
-    if k.shape[-2:] != (3, 3):
-        raise ValueError(f"intrinsics must be (..., 3, 3), got {tuple(k.shape)}")
-    out = k.clone()
-    for axis, s, b in ((0, sx, bx), (1, sy, by)):
-        if inverse:  # network → original
-            out[..., axis, axis] = k[..., axis, axis] / s
-            out[..., axis, 2] = (k[..., axis, 2] + 0.5 - b) / s - 0.5
-        else:
-            out[..., axis, axis] = k[..., axis, axis] * s
-            out[..., axis, 2] = (k[..., axis, 2] + 0.5) * s + b - 0.5
-    return out
 
 
 def _as_image_list(images) -> list[np.ndarray]:
