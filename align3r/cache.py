@@ -20,6 +20,15 @@ from align3r.atomic import atomic_path
 log = logging.getLogger(__name__)
 
 
+#: Edges per cached chunk, independent of any batch size so caches survive a batch-size change.
+CHUNK_EDGES = 64
+
+
+def edge_chunks(edges: Tensor) -> list[Tensor]:
+    """(E, 2) edges split into consecutive (<= CHUNK_EDGES, 2) chunks, the unit of caching."""
+    return [edges[s:s + CHUNK_EDGES] for s in range(0, edges.shape[0], CHUNK_EDGES)]
+
+
 class ChunkCache:
     """``root/<prefix>-<key>.safetensors`` files of named tensors."""
 

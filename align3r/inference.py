@@ -12,7 +12,7 @@ stays valid when the GPU batch size changes.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from contextlib import nullcontext
 
 import torch
@@ -20,15 +20,13 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from align3r.align.types import PairPredictions
-from align3r.cache import ChunkCache, chunk_key, content_hashes, module_fingerprint
+from align3r.cache import ChunkCache, chunk_key, content_hashes, edge_chunks, module_fingerprint
 from align3r.device import resolve_device
 from align3r.errors import Align3RError, InputError
 from align3r.pairs import PairGraph
 
 log = logging.getLogger(__name__)
 
-#: Edges per cached chunk (independent of the batch size, so caches survive a batch-size change).
-CHUNK_EDGES = 64
 
 
 class OutOfMemory(Align3RError):
@@ -187,7 +185,7 @@ class PairPredictor:
         edges = graph.edges
         if edges.numel() == 0:
             raise InputError("the pair graph has no edges")
-        chunks = [edges[s:s + CHUNK_EDGES] for s in range(0, edges.shape[0], CHUNK_EDGES)]
+        chunks = edge_chunks(edges)
         results: list[dict[str, Tensor] | None] = [None] * len(chunks)
         keys: list[str | None] = [None] * len(chunks)
         if self.cache is not None:
@@ -220,5 +218,3 @@ def predict_pairs(net, img: Tensor, true_shape: Tensor, prior_pts3d: Tensor | No
         graph = PairGraph.from_pairs(graph, int(img.shape[0]), "custom", symmetric=False)
     return PairPredictor(net, img, true_shape, prior_pts3d, **kwargs)(graph)
 
-
-PredictFn = Callable[[PairGraph], PairPredictions]

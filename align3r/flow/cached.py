@@ -10,13 +10,12 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from align3r.cache import ChunkCache, chunk_key, content_hashes, module_fingerprint
+from align3r.cache import ChunkCache, chunk_key, content_hashes, edge_chunks, module_fingerprint
 from align3r.flow.backend import FlowBackend
 from align3r.flow.compute import compute_pair_flow
 from align3r.flow.types import PairFlow
 from align3r.pairs import PairGraph
 
-CHUNK_EDGES = 64
 _FIELDS = ("flow_ij", "flow_ji", "valid_ij", "valid_ji")
 
 
@@ -67,8 +66,7 @@ class CachedPairFlow:
             if self._hashes is None:
                 self._hashes = content_hashes(self.rgb)
             parts = []
-            for start in range(0, edges.shape[0], CHUNK_EDGES):
-                chunk = edges[start:start + CHUNK_EDGES]
+            for chunk in edge_chunks(edges):
                 key = chunk_key(self._namespace, chunk, self._hashes)
                 part = self.cache.load(key, device=self.device)
                 if part is None:
