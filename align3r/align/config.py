@@ -36,8 +36,8 @@ class AlignConfig:
         base_scale: geometric mean the per-edge scales are pinned to (fixes the global scale).
 
     Loss:
-        min_conf_thr: raw confidence above which a pixel is trusted for PnP and the reported
-            confidence mask (the 3-D loss itself weights every pixel by log(conf)).
+        min_conf_thr: raw confidence above which a pixel is trusted for PnP (initialisation and
+            self-motion masks); the 3-D loss itself weights every pixel by log(conf).
         conf_override: when set, every raw confidence above 1 is replaced by this value before
             alignment (official ``depth_test.py`` uses 10, i.e. uniform weights).
         temporal_weight, translation_weight: temporal smoothness of consecutive camera poses,

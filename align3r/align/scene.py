@@ -8,7 +8,8 @@ geometric mean so the global scale cannot collapse. The parametrisation is the o
 optimizer's, so Adam sees the same coordinates and the official settings transfer unchanged.
 
 Memory (float32): 3 N H W for the depth parameters and their Adam moments, plus O(N + E) for the
-rest; world points are materialised as (N, 3, H W) per evaluation.
+rest. :meth:`SceneModel.evaluate` never builds world points; the loss terms work in each frame's
+camera (:meth:`SceneModel.world_points` exists for exports and tests).
 """
 
 from __future__ import annotations

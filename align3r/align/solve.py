@@ -178,7 +178,7 @@ def align(preds: PairPredictions, config: AlignConfig | None = None, *, flow: Pa
 
     Memory (float32 values, E edges, N frames, P = H W pixels): the predictions (8 E P, the
     caller's) plus their channels-first copy and log-confidence weights (8 E P), a reused
-    workspace (4 E P + 7 N P), the scene parameters with Adam's moments (about 4 N P); with a
+    workspace (4 E P + 6 N P, plus a few N P temporaries), the scene parameters with Adam's moments (about 4 N P); with a
     flow, the flows (4 E P) and the flow term's reused workspace (14 E P, one direction at a
     time). Initialisation temporaries stay below that (chunked). CPU or CUDA, whatever device
     ``preds`` is on.

@@ -23,6 +23,7 @@ from align3r.align import (
 # our preset for each reference run, and the reference's keys for its initial state
 RUNS = {
     "cosine_lr0.05": (preset("paper"), "init"),
+    "cosine_lr0.01": (preset("paper", lr=0.01), "init"),
     "linear_lr0.01_demo": (preset("demo"), "init"),
     "depth_test_nonflow_cosine_lr0.05": (preset("depth_test"), "depth_test_init"),
 }

@@ -159,3 +159,22 @@ def test_stripped_align3r_checkpoint_is_dust3r(model_dir, case, rel_err, outputs
     # The DUSt3R network ignores a prior it is given.
     again = outputs_of(net, *c.views(with_prior=True))
     assert all(torch.equal(again[k], ours[k]) for k in OUTPUTS)
+
+
+def _batch(*views: dict) -> dict:
+    return {k: torch.cat([v[k] for v in views]) for k in views[0]}
+
+
+@pytest.mark.parametrize(("checkpoint", "name"), [(c, n) for c, n in CASES if n.endswith("_b1")])
+def test_single_pair_cases_inside_a_larger_batch(official_net, case, rel_err, outputs_of, checkpoint, name):
+    """Landscape, portrait and odd-grid pairs batched with other pairs (B = 3) give the fixture's
+    outputs: no batch element leaks into another (the swapped pair in the middle differs)."""
+    net, c = official_net(checkpoint), case(checkpoint, name)
+    v1, v2 = c.views()
+    batched = outputs_of(net, _batch(v1, v2, v1), _batch(v2, v1, v2))
+    alone_swapped = outputs_of(net, v2, v1)
+    for key in OUTPUTS:
+        for b in (0, 2):
+            assert rel_err(batched[key][b:b + 1], c[key]) < TOL, (key, b)
+        assert rel_err(batched[key][1:2], alone_swapped[key].numpy()) < 1e-5, key
+        assert not torch.allclose(batched[key][1], batched[key][0])  # the middle pair really differs
