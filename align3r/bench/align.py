@@ -27,7 +27,7 @@ from pathlib import Path
 import roma
 import torch
 
-from align3r.bench._common import machine_description, peak_rss_gib, synchronize
+from align3r.bench._common import machine_description, peak_memory, synchronize
 
 HELP = "global alignment: ms/iteration and peak memory (fixture problem, synthetic flat and grouped videos)"
 CASES = ("fixture", "flat", "grouped", "presets")
@@ -77,12 +77,6 @@ def _absrel(pred_depth: torch.Tensor, gt_depth) -> float:
     gt = torch.as_tensor(gt_depth).double()
     scaled = pred * float((gt / pred).flatten().median())
     return float(((scaled - gt).abs() / gt).mean())
-
-
-def _peak_memory(device: torch.device) -> str:
-    if device.type == "cuda":
-        return f"{torch.cuda.max_memory_allocated(device) / 2**30:.2f} GiB (CUDA allocated)"
-    return f"{peak_rss_gib():.2f} GiB (process RSS)"
 
 
 def _timed_align(preds, config, flow, device):
@@ -210,7 +204,7 @@ def _run_case(case: str, args: argparse.Namespace) -> list[tuple[str, str]]:
                                         f"(prediction generation {gen_s[0]:.1f} s excluded)"),
                      ("ms / iteration", f"{total / (groups * config.iterations) * 1000:.1f} (incl. initialisations)"),
                      ("ATE vs truth", f"{ate:.4f} m (trajectory {float((gt_c - gt_c.mean(0)).norm(dim=1).max()):.2f} m)")]
-    rows.append(("peak memory", _peak_memory(device)))
+    rows.append(("peak memory", peak_memory(device)))
     return rows
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from align3r.bench._common import machine_description, peak_rss_gib
+from align3r.bench._common import machine_description, peak_memory
 
 HELP = "end-to-end time per stage of align3r infer (random weights, tiny or full size)"
 SAMPLE = Path(__file__).resolve().parents[2] / "assets" / "lady-running.mp4"
@@ -95,7 +95,5 @@ def run(args: argparse.Namespace) -> int:
     for stage, seconds in result.timings.items():
         print(f"| {stage} | {seconds:.2f} |")
     print(f"| **total** | **{total:.2f}** |")
-    mem = (f"{torch.cuda.max_memory_allocated(device) / 2**30:.2f} GiB CUDA peak" if device.type == "cuda"
-           else f"{peak_rss_gib():.2f} GiB peak RSS")
-    print(f"memory: {mem}")
+    print(f"memory: {peak_memory(device)}")
     return 0

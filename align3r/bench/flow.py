@@ -16,7 +16,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from align3r.bench._common import machine_description, peak_rss_gib, synchronize, time_call
+from align3r.bench._common import machine_description, peak_memory, reset_peak_memory, synchronize, time_call
 from align3r.flow import compute_pair_flow, load_flow_backend
 from align3r.flow.padding import CentredPadding
 from align3r.flow.raft import RAFT_MIN_SIZE, RaftBackend
@@ -136,8 +136,7 @@ def run(args: argparse.Namespace) -> int:
     for name in names:
         backend = _backend(name, args)
         out_device = device if name != "dis" else torch.device("cpu")
-        if out_device.type == "cuda":
-            torch.cuda.reset_peak_memory_stats(out_device)
+        reset_peak_memory(out_device)
 
         def once(backend=backend, out_device=out_device):
             return compute_pair_flow(frames, edges, backend=backend, batch_size=args.batch_size,
@@ -145,10 +144,7 @@ def run(args: argparse.Namespace) -> int:
 
         seconds = time_call(once, device=out_device, warmup=1, repeat=args.repeat)
         synchronize(out_device)
-        if out_device.type == "cuda":
-            memory = f"{torch.cuda.max_memory_allocated(out_device) / 2**30:.2f} GiB (CUDA, allocated)"
-        else:
-            memory = f"{peak_rss_gib():.2f} GiB (process peak RSS so far)"
+        memory = peak_memory(out_device)
         pairs = 2 * num_edges
         print(f"| {name} | {out_device} | {seconds / pairs:.3f} | {pairs / seconds:.2f} | {memory} |")
     if args.accuracy_image is not None:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from align3r.bench._common import machine_description, peak_rss_gib, synchronize, time_call
+from align3r.bench._common import machine_description, peak_memory, reset_peak_memory, synchronize, time_call
 
 HELP = "network pairs/s and peak memory per batch size, encoder share (FLOPs), checkpoint load time"
 DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -51,18 +51,6 @@ def _autocast(device: torch.device, dtype: torch.dtype | None):
     return torch.autocast(device.type, dtype=dtype, enabled=dtype is not None)
 
 
-def _reset_peak(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.empty_cache()
-        torch.cuda.reset_peak_memory_stats(device)
-
-
-def _peak_gib(device: torch.device) -> str:
-    if device.type == "cuda":
-        return f"{torch.cuda.max_memory_allocated(device) / 2**30:.2f} GiB (allocated)"
-    return f"{peak_rss_gib():.2f} GiB (process RSS)"
-
-
 def _size(text: str) -> tuple[int, int]:
     width, height = (int(v) for v in text.lower().split("x"))
     return height, width
@@ -76,7 +64,7 @@ def bench_forward(args: argparse.Namespace, net, device: torch.device) -> None:
     print("|---:|---:|---:|---|")
     for batch in [int(b) for b in args.batch_sizes.split(",")]:
         v1, v2 = _views(batch, height, width, device, net.config.with_prior)
-        _reset_peak(device)
+        reset_peak_memory(device)
 
         def call(v1=v1, v2=v2):
             with torch.no_grad(), _autocast(device, dtype):
@@ -87,7 +75,7 @@ def bench_forward(args: argparse.Namespace, net, device: torch.device) -> None:
         except torch.OutOfMemoryError:
             print(f"| {batch} | out of memory | | |")
             break
-        print(f"| {batch} | {seconds * 1e3:.1f} | {batch / seconds:.2f} | {_peak_gib(device)} |", flush=True)
+        print(f"| {batch} | {seconds * 1e3:.1f} | {batch / seconds:.2f} | {peak_memory(device)} |", flush=True)
     if args.split:
         bench_split(args, net, device, batch, height, width, dtype)
 

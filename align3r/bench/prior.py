@@ -15,7 +15,7 @@ import time
 import numpy as np
 import torch
 
-from align3r.bench._common import machine_description, peak_rss_gib, synchronize
+from align3r.bench._common import machine_description, peak_memory, reset_peak_memory, synchronize
 
 HELP = "frames/s of Depth Pro / Depth Anything V2 at full size (random weights, nothing downloaded)"
 
@@ -104,8 +104,7 @@ def run(args: argparse.Namespace) -> int:
         build_s = time.perf_counter() - t0
         device = prior.device
         params = sum(p.numel() for p in prior.model.parameters()) / 1e6
-        if device.type == "cuda":
-            torch.cuda.reset_peak_memory_stats(device)
+        reset_peak_memory(device)
         for _ in range(max(0, args.warmup)):  # allocator, kernels, lazy init
             prior.predict(frames[: prior.batch_size])
         times = []
@@ -117,8 +116,7 @@ def run(args: argparse.Namespace) -> int:
             times.append(time.perf_counter() - t0)
         assert out[0].depth.shape == (height, width)
         seconds = sorted(times)[len(times) // 2] / len(frames)
-        memory = (f"{torch.cuda.max_memory_allocated(device) / 2**30:.2f} GiB GPU" if device.type == "cuda"
-                  else f"{peak_rss_gib():.2f} GiB RSS")
+        memory = peak_memory(device)
         rows.append((name, f"{params:.0f} M", str(prior.dtype).removeprefix("torch."), prior.batch_size,
                      f"{seconds:.2f}", f"{1 / seconds:.3f}", memory, f"{build_s:.0f} s"))
         del prior, out

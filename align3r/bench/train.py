@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from align3r.bench._common import machine_description, peak_rss_gib, synchronize
+from align3r.bench._common import machine_description, peak_memory, reset_peak_memory, synchronize
 
 HELP = "training step pairs/s and peak memory (full-size network by default), data-pipeline pairs/s"
 AMP = {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -83,8 +83,7 @@ def bench_steps(args: argparse.Namespace) -> None:
     optimizer = torch.optim.AdamW(parameter_groups(net, 0.05), lr=1e-5, betas=(0.9, 0.95))
     criterion = ConfLoss(alpha=0.2)
     view1, view2 = symmetrize_batch(*_batch(args.batch_size, height, width, device))
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
+    reset_peak_memory(device)
 
     def step() -> float:
         with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
@@ -105,8 +104,7 @@ def bench_steps(args: argparse.Namespace) -> None:
         synchronize(device)
         times.append(time.perf_counter() - t0)
     seconds = statistics.median(times)
-    peak = (f"{torch.cuda.max_memory_allocated(device) / 2**30:.2f} GiB (allocated)" if device.type == "cuda"
-            else f"{peak_rss_gib():.2f} GiB (process RSS)")
+    peak = peak_memory(device)
     print(f"\ntraining step, {args.preset}, {width}x{height}, batch {args.batch_size} pairs "
           f"({2 * args.batch_size} after symmetrisation), autocast {args.amp or ('bf16' if amp else 'none')}, "
           f"median of {args.steps} after {args.warmup} warm-up\n")
