@@ -250,7 +250,15 @@ def load_model(source: str | os.PathLike, device: torch.device | str = "cpu",
     ``dtype`` (e.g. ``torch.bfloat16``) stores the transformer in that dtype; heads stay float32.
     Raises ``CheckpointError`` (``OfflineError`` when weights are missing offline).
     """
-    return build_network(read_checkpoint(source, device), device=device, dtype=dtype)
+    loaded = read_checkpoint(source, device)
+    try:
+        return build_network(loaded, device=device, dtype=dtype)
+    except CheckpointError as exc:
+        entry = REGISTRY.get(str(source)) if isinstance(source, str) else None
+        if entry is None:
+            raise
+        raise CheckpointError(f"{exc} The released '{entry.name}' is '{entry.filename}' (Hub repo "
+                              f"'{entry.repo_id}').") from exc
 
 
 # --- writing ------------------------------------------------------------------------------------

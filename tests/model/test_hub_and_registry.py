@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import shutil
 from pathlib import Path
@@ -112,6 +113,20 @@ def test_wrong_family_under_a_released_name(model_dir, clean_places):
     (local / "align3r_depthpro.pth").symlink_to(model_dir / "dust3r_linear_tiny.pth")
     with pytest.raises(CheckpointError, match="should be an Align3R checkpoint"):
         load_model("align3r-depthpro")
+
+
+def test_damaged_file_under_a_released_name_names_the_release(model_dir, clean_places):
+    _, local = clean_places
+    state_dict, model = read_official_pth(model_dir / "a3r_tiny_a.pth")
+    del state_dict["dec_blocks.3.cross_attn.projk.weight"]
+    torch.save({"model": state_dict, "args": argparse.Namespace(model=model)}, local / "align3r_depthpro.pth")
+    with pytest.raises(CheckpointError) as info:
+        load_model("align3r-depthpro")
+    message = str(info.value)
+    entry = REGISTRY["align3r-depthpro"]
+    for fragment in ("dec_blocks.3.cross_attn.projk.weight", str(local / "align3r_depthpro.pth"), entry.filename,
+                     entry.repo_id):
+        assert fragment in message
 
 
 def test_checkpoints_command_lists_and_checks(model_dir, clean_places, capsys):
