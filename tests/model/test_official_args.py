@@ -23,6 +23,25 @@ def test_released_training_string_is_the_full_size_preset():
     assert training.for_inference() == preset("align3r-512-dpt")
 
 
+# The constructor strings stored in DUSt3R's released checkpoints (MonST3R's is the 512 DPT one).
+DUST3R_224_LINEAR = ("AsymmetricCroCo3DStereo(pos_embed='RoPE100', img_size=(224, 224), head_type='linear', "
+                     "output_mode='pts3d', depth_mode=('exp', -inf, inf), conf_mode=('exp', 1, inf), "
+                     "enc_embed_dim=1024, enc_depth=24, enc_num_heads=16, dec_embed_dim=768, dec_depth=12, "
+                     "dec_num_heads=12)")
+DUST3R_512_DPT = ("AsymmetricCroCo3DStereo(pos_embed='RoPE100', patch_embed_cls='ManyAR_PatchEmbed', "
+                  "img_size=(512, 512), head_type='dpt', output_mode='pts3d', depth_mode=('exp', -inf, inf), "
+                  "conf_mode=('exp', 1, inf), enc_embed_dim=1024, enc_depth=24, enc_num_heads=16, "
+                  "dec_embed_dim=768, dec_depth=12, dec_num_heads=12, landscape_only=False)")
+
+
+@pytest.mark.parametrize(("string", "names"), [(DUST3R_224_LINEAR, ["dust3r-224-linear"]),
+                                               (DUST3R_512_DPT, ["dust3r-512-dpt", "monst3r-512-dpt"])])
+def test_released_dust3r_strings_are_the_full_size_presets(string, names):
+    """The key-set tests on the meta device build these presets, so they cover the released files."""
+    for name in names:
+        assert model_from_official_args(string, with_prior=False) == preset(name)
+
+
 def test_fixture_strings_give_the_tiny_presets(model_json):
     configs = model_json["configs"]
     assert model_from_official_args(configs["a3r_tiny_a"]["constructor"]) == preset("tiny-a")
