@@ -191,16 +191,38 @@ def single_plan(cfg, args):
 # ----------------------------------------------------------------------------------------- run
 
 
+DEFAULT_SHARD_WAIT_S = 3600.0
+"""Under several processes, rank 0 gives up waiting when no other rank has written a result for
+this long (``shard_wait_s`` overrides it)."""
+
+
 def _wait_seconds(cfg, shard, aggregate_only: bool) -> float:
     if aggregate_only:
         return 0.0
     if cfg.get("shard_wait_s") is not None:
         return float(cfg.shard_wait_s)
-    return 2 * 86400.0 if shard.world_size > 1 else 0.0
+    return DEFAULT_SHARD_WAIT_S if shard.world_size > 1 else 0.0
+
+
+def _missing_message(missing, items, world_size: int, wait: float) -> str:
+    """Which sequences have no result after the wait, and the ranks that owned them."""
+    owner = {id(item): i % world_size for i, item in enumerate(items)}
+    ranks = sorted({owner.get(id(item)) for item in missing} - {None})
+    labels = [f"{item.experiment.name}/{item.seq.name}" for item in missing]
+    shown = ", ".join(labels[:5]) + (f", ... ({len(labels) - 5} more)" if len(labels) > 5 else "")
+    return (f"align3r eval: {len(missing)} sequence(s) still have no result after {wait:g} s without a new "
+            f"result from any rank: {shown}. They belong to rank(s) {', '.join(map(str, ranks))} of "
+            f"{world_size}, which may have died (see their logs). The table leaves them out (listed as "
+            "missing). Run the same command again to compute them (finished sequences are reused), or "
+            "`--aggregate-only` once those ranks finish; shard_wait_s=<seconds> waits longer.")
 
 
 def execute(spec, plan, cfg, *, aggregate_only: bool = False, quiet: bool = False) -> int:
-    """Run this process's share of every experiment of ``plan``, then (rank 0) print the table."""
+    """Run this process's share of every experiment of ``plan``, then (rank 0) print the table.
+
+    Returns 0, or (rank 0) 1 when sequences of other ranks never got a result (see
+    ``shard_wait_s``); the table is printed either way.
+    """
     from align3r.errors import InputError
     from align3r.eval.run import (
         NetworkCache,
@@ -210,11 +232,13 @@ def execute(spec, plan, cfg, *, aggregate_only: bool = False, quiet: bool = Fals
         plan_experiment,
         resolve_device,
         run_sequences,
+        wait_for_results,
     )
     from align3r.eval.tables import write_table
 
     shard = Shard.from_env()
     runtime = build_runtime(cfg, quiet)
+    items: list = []
     if not aggregate_only:
         unset = sorted({key[0] for key, exp in plan if not exp.settings.model})
         if unset:
@@ -235,14 +259,19 @@ def execute(spec, plan, cfg, *, aggregate_only: bool = False, quiet: bool = Fals
     if shard.rank != 0:
         print(f"align3r eval: rank {shard.rank} finished its sequences; rank 0 writes the table", file=sys.stderr)
         return 0
+    status = 0
     wait = _wait_seconds(cfg, shard, aggregate_only)
-    summaries = {key: aggregate_experiment(exp, runtime, wait_s=wait) for key, exp in plan}
+    missing = wait_for_results(items, idle_s=wait) if wait > 0 else []
+    if missing:
+        print(_missing_message(missing, items, shard.world_size, wait), file=sys.stderr)
+        status = 1
+    summaries = {key: aggregate_experiment(exp, runtime) for key, exp in plan}
     out_dir = Path(runtime.results) / spec.name
     markdown = write_table(spec, summaries, out_dir)
     print(markdown, end="")
     print(f"align3r eval: per-sequence results under {out_dir}/, table in {out_dir / 'table.md'} (+ .csv, .json)",
           file=sys.stderr)
-    return 0
+    return status
 
 
 def list_tables(config_dir: str | None) -> int:

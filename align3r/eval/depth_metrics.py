@@ -119,6 +119,12 @@ def _evaluate_pixels(pred: np.ndarray, gt: np.ndarray, *, alignment: str, protoc
                        l1_objective(pred, gt, scale, shift), alignment)
 
 
+def effective_post_clip(protocol: str, post_clip: bool | None) -> bool:
+    """Whether :func:`evaluate_video_depth` clips at ``depth_max``: ``post_clip``, or when None the
+    protocol's default (always for ``"align3r"``, never for ``"monst3r"``)."""
+    return protocol == "align3r" if post_clip is None else bool(post_clip)
+
+
 def valid_depth_mask(gt: np.ndarray, depth_max: float | None, protocol: str = "align3r") -> np.ndarray:
     """The protocol's validity mask: (T, H, W) bool (see module docstring)."""
     low = ALIGN3R_MIN_VALID_DEPTH if protocol == "align3r" else 0.0
@@ -156,8 +162,7 @@ def evaluate_video_depth(pred, gt, *, alignment: str = "lad", depth_max: float |
         raise ValueError(f"protocol must be one of {PROTOCOLS}, got {protocol!r}")
     if alignment not in ALIGNMENT_METHODS:
         raise ValueError(f"alignment must be one of {ALIGNMENT_METHODS}, got {alignment!r}")
-    if post_clip is None:
-        post_clip = protocol == "align3r"
+    post_clip = effective_post_clip(protocol, post_clip)
     pred = _as_numpy(pred)
     gt = _as_numpy(gt)
     if pred.ndim == 2:

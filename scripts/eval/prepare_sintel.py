@@ -2,13 +2,15 @@
 
     python scripts/eval/prepare_sintel.py --root data/MPI-Sintel [--flow-dir DIR] [--threshold 0.1]
 
-Needs the training depth/cameras (MPI-Sintel-depth-training-20150305.zip) and flow
-(MPI-Sintel-training_extras.zip). See docs/reproducing.md for the layout.
+Needs the training depth/cameras (MPI-Sintel-depth-training-20150305.zip); the labels also need the
+flow (MPI-Sintel-training_extras.zip), without which they are skipped with a warning (the evaluation
+does not use them). See docs/reproducing.md for the layout.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 
 from _cli import run_main
 
@@ -25,6 +27,7 @@ def main() -> int:
                         help="flow error (pixels) above which a pixel is dynamic")
     parser.add_argument("--overwrite", action="store_true", help="recompute existing labels")
     args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
     written = prepare_sintel(args.root, pass_name=args.pass_name, threshold=args.threshold,
                              flow_dir=args.flow_dir, overwrite=args.overwrite)
     print(f"dynamic labels: {sum(written.values())} written for {len(written)} sequence(s)")

@@ -5,6 +5,7 @@ readers and compared with what was written."""
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import cv2
@@ -230,6 +231,65 @@ def test_bonn_reads_the_five_sequences_frames_30_to_140(tmp_path):
     np.testing.assert_allclose(pose.trajectory.positions[:, 0], np.arange(30, 60) * 0.01, atol=1e-12)
     with pytest.raises(InputError, match=r"rgbd_bonn_static/rgb_110 .*prepare_bonn\.py"):
         load_benchmark("bonn", root, sequences="all")  # "static" was not prepared
+
+
+def _camera_stream_over_real_groundtruth(seq_dir: Path, gt_file: Path, start: float, count: int) -> np.ndarray:
+    """A TUM-layout sequence around a real TUM ``groundtruth.txt`` (copied unchanged): ``rgb/``
+    named like the Kinect stream (30 Hz with 2 ms jitter, 6 decimals) from ``start``, ``depth/``
+    up to 10 ms off each image and holding 1 + i/1000 m (i = frame index). Returns the stamps."""
+    rng = np.random.default_rng(7)
+    stamps = np.round(start + np.arange(count) / 30.0 + rng.uniform(-0.002, 0.002, count), 6)
+    for i, stamp in enumerate(stamps):
+        _tiny_png(seq_dir / "rgb" / f"{stamp:.6f}.png", i, size=(2, 2))
+        (seq_dir / "depth").mkdir(exist_ok=True)
+        write_png_depth(seq_dir / "depth" / f"{stamp + rng.uniform(-0.01, 0.01):.6f}.png",
+                        np.full((2, 2), 1.0 + i / 1000), scale=5000)
+    shutil.copy(gt_file, seq_dir / "groundtruth.txt")
+    return stamps
+
+
+@pytest.mark.parametrize("dataset", ["tum", "bonn"])
+def test_timestamp_association_with_a_real_tum_groundtruth(tmp_path, tum_trajectory_dir, dataset):
+    """The real freiburg1_xyz mocap file (100 Hz, irregular, one 0.11 s gap): every frame gets the
+    ground-truth row nearest in time (found here by brute force, read back with evo) within
+    0.02 s, and its own depth map; a frame inside the gap is refused, naming the frame."""
+    from evo.tools import file_interface
+
+    from align3r.eval.prepare import prepare_bonn, prepare_tum
+
+    gt_file = tum_trajectory_dir / "freiburg1_xyz-groundtruth.txt"
+    real = file_interface.read_tum_trajectory_file(str(gt_file))
+    gap = int(np.argmax(np.diff(real.timestamps)))  # 0.11 s without poses
+    assert np.diff(real.timestamps)[gap] > 0.1
+    count = 80 if dataset == "tum" else 140
+    root = tmp_path / dataset
+    names = ("rgbd_dataset_freiburg3_walking_xyz", "rgbd_dataset_freiburg3_sitting_xyz") if dataset == "tum" \
+        else ("rgbd_bonn_balloon2", "rgbd_bonn_crowd2")
+    stamps = _camera_stream_over_real_groundtruth(root / names[0], gt_file, real.timestamps[100] + 0.0123, count)
+    # the second sequence puts subset frame 10 (raw frame 40) in the middle of the gap
+    middle = real.timestamps[gap] + np.diff(real.timestamps)[gap] / 2
+    gapped = _camera_stream_over_real_groundtruth(root / names[1], gt_file, middle - 40 / 30.0, count)
+    short = [n.removeprefix("rgbd_bonn_") for n in names] if dataset == "bonn" else list(names)
+    prepare_tum(root) if dataset == "tum" else prepare_bonn(root, sequences=short)
+
+    seq = load_benchmark(dataset, root, sequences=short[:1], association="timestamp")[0]
+    frames = stamps[30:30 + len(seq)]
+    assert [p.name for p in seq.frame_paths] == [f"{s:.6f}.png" for s in frames]
+    nearest = np.abs(real.timestamps[None, :] - frames[:, None]).argmin(1)
+    assert np.abs(real.timestamps[nearest] - frames).max() < 0.02
+    np.testing.assert_array_equal(seq.trajectory.timestamps, real.timestamps[nearest])
+    np.testing.assert_allclose(seq.trajectory.cam2world, np.stack(real.poses_se3)[nearest], atol=1e-12)
+    for i in (0, len(seq) // 2, len(seq) - 1):
+        assert seq.load_depth(i)[0, 0] == pytest.approx(1.0 + (30 + i) / 1000)
+    # the official pairing takes rows 30.. instead: 10 ms apart where the frames are 33 ms apart
+    by_index = load_benchmark(dataset, root, sequences=short[:1])[0]
+    np.testing.assert_array_equal(by_index.trajectory.timestamps, real.timestamps[30:30 + len(seq)])
+    subset = gapped[30:30 + len(seq)]
+    far = np.flatnonzero(np.abs(real.timestamps[None, :] - subset[:, None]).min(1) > 0.02)
+    assert 10 in far and len(far) == 3  # 0.11 s gap: the frame in the middle and its neighbours
+    with pytest.raises(InputError, match=rf"pose: 3 frame\(s\) have no match within 0\.02 s, "
+                                         rf"e\.g\. {subset[far[0]]:.6f}\.png"):
+        load_benchmark(dataset, root, sequences=short[1:], association="timestamp")
 
 
 # ------------------------------------------------------------------ processed layout (PO, FT3D)

@@ -7,6 +7,7 @@ import evo.main_rpe as main_rpe
 import numpy as np
 import pytest
 from evo.core import metrics, sync
+from evo.core.trajectory import PoseTrajectory3D
 from evo.tools import file_interface
 
 from align3r.errors import InputError
@@ -24,11 +25,68 @@ def test_equals_the_official_eval_metrics(metrics_inputs, metrics_reference):
     assert out.ate == pytest.approx(ref["ATE"], rel=REL)
     assert out.rpe_trans == pytest.approx(ref["RPE_trans"], rel=REL)
     assert out.rpe_rot == pytest.approx(ref["RPE_rot_deg"], rel=REL)
-    evo_direct = metrics_reference["pose"]["evo_direct"]["v1.38.1"]
-    assert out.sim3_scale == pytest.approx(evo_direct["umeyama_sim3"]["s"], rel=REL)
     # timestamps only order the pairs: frame indices give the same numbers
     again = evaluate_trajectory(metrics_inputs["pose_pred_c2w"], metrics_inputs["pose_gt_c2w"])
     assert again.as_dict() == pytest.approx(out.as_dict(), rel=1e-12)
+
+
+# fixture entry of pose.evo_direct -> (evaluate_trajectory keywords, PoseResult field)
+EVO_DIRECT = {
+    "ATE_trans_sim3": ({}, "ate"),
+    "ATE_trans_se3": ({"alignment": "se3"}, "ate"),
+    "ATE_trans_unaligned": ({"alignment": "none"}, "ate"),
+    "RPE_trans_sim3_delta1": ({}, "rpe_trans"),
+    "RPE_trans_sim3_delta1_all_pairs": ({"rpe_all_pairs": True}, "rpe_trans"),
+    "RPE_trans_sim3_delta5": ({"rpe_delta": 5}, "rpe_trans"),  # evo's default pairs (0,5), (5,10), ...
+    "RPE_trans_unaligned_delta1": ({"alignment": "none"}, "rpe_trans"),
+    "RPE_rot_deg_sim3_delta1": ({}, "rpe_rot"),
+    "RPE_rot_rad_sim3_delta1": ({"degrees": False}, "rpe_rot"),
+    "RPE_rot_deg_unaligned_delta1": ({"alignment": "none"}, "rpe_rot"),
+}
+
+
+def test_every_evo_direct_entry_is_checked(metrics_reference):
+    for version, entries in metrics_reference["pose"]["evo_direct"].items():
+        assert set(entries) - {"evo_version", "umeyama_sim3"} == set(EVO_DIRECT), version
+
+
+@pytest.mark.parametrize("entry", sorted(EVO_DIRECT))
+def test_equals_evo_core_api_conventions(metrics_inputs, metrics_reference, entry):
+    """SE(3) / unaligned ATE, radians, all-pairs and delta-5 RPE: each fixture entry (identical
+    under evo 1.30.6, 1.37.1 and 1.38.1) to 1e-6."""
+    kwargs, field = EVO_DIRECT[entry]
+    out = evaluate_trajectory(metrics_inputs["pose_pred_c2w"], metrics_inputs["pose_gt_c2w"],
+                              metrics_inputs["pose_timestamps"], **kwargs)
+    for version, entries in metrics_reference["pose"]["evo_direct"].items():
+        assert getattr(out, field) == pytest.approx(entries[entry]["rmse"], rel=REL), version
+
+
+def test_umeyama_alignment_equals_evo(metrics_inputs, metrics_reference):
+    out = evaluate_trajectory(metrics_inputs["pose_pred_c2w"], metrics_inputs["pose_gt_c2w"])
+    for version, entries in metrics_reference["pose"]["evo_direct"].items():
+        ref = entries["umeyama_sim3"]
+        assert out.sim3_scale == pytest.approx(ref["s"], rel=REL), version
+        np.testing.assert_allclose(out.sim3_rotation, ref["R"], rtol=REL, atol=1e-12)
+        np.testing.assert_allclose(out.sim3_translation, ref["t"], rtol=REL, atol=1e-12)
+    se3 = evaluate_trajectory(metrics_inputs["pose_pred_c2w"], metrics_inputs["pose_gt_c2w"], alignment="se3")
+    assert se3.sim3_scale == 1.0 and np.allclose(se3.sim3_rotation @ se3.sim3_rotation.T, np.eye(3))
+    none = evaluate_trajectory(metrics_inputs["pose_pred_c2w"], metrics_inputs["pose_gt_c2w"], alignment="none")
+    assert none.sim3_scale == 1.0 and (none.sim3_rotation == np.eye(3)).all() and not none.sim3_translation.any()
+
+
+def test_delta5_all_pairs_is_evo_all_pairs(metrics_inputs, metrics_reference):
+    """At delta > 1 the pair choice matters: the default is the fixture's (evo's default),
+    ``rpe_all_pairs=True`` is evo's ``all_pairs`` (every (i, i + 5))."""
+    stamps = metrics_inputs["pose_timestamps"].astype(float)
+    ref = PoseTrajectory3D(poses_se3=list(metrics_inputs["pose_gt_c2w"]), timestamps=stamps)
+    est = PoseTrajectory3D(poses_se3=list(metrics_inputs["pose_pred_c2w"]), timestamps=stamps)
+    expected = main_rpe.rpe(ref, est, metrics.PoseRelation.translation_part, delta=5, delta_unit=metrics.Unit.frames,
+                            rel_delta_tol=0.01, all_pairs=True, align=True, correct_scale=True).stats["rmse"]
+    out = evaluate_trajectory(metrics_inputs["pose_pred_c2w"], metrics_inputs["pose_gt_c2w"], rpe_delta=5,
+                              rpe_all_pairs=True)
+    assert out.rpe_trans == pytest.approx(expected, rel=REL)
+    default = metrics_reference["pose"]["evo_direct"]["v1.38.1"]["RPE_trans_sim3_delta5"]["rmse"]
+    assert abs(out.rpe_trans - default) > 1e-3  # 0.0853 vs 0.0728: not the same protocol
 
 
 def test_float32_poses_are_accepted(metrics_inputs, metrics_reference):
@@ -95,3 +153,5 @@ def test_bad_pose_input(metrics_inputs):
         evaluate_trajectory(gt[:1], gt[:1])
     with pytest.raises(InputError, match="camera-to-world"):
         evaluate_trajectory(gt[:, :3, :3], gt[:, :3, :3])
+    with pytest.raises(ValueError, match="alignment"):
+        evaluate_trajectory(gt, gt, alignment="sim2")

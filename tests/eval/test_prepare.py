@@ -102,13 +102,12 @@ def test_ego_flow_of_a_sideways_move_is_f_tx_over_z():
     np.testing.assert_allclose(flow[..., 1], 0, atol=1e-12)
 
 
-def test_sintel_dynamic_labels_mark_exactly_the_moving_pixels(tmp_path, seven_scenes):
-    """Real 7-Scenes depth and poses as Sintel files; the GT flow is the camera-induced flow
-    except on a patch that moves by 0.5 px: the labels must be that patch, nothing else."""
+def _raw_sintel_with_flow(root: Path, seven_scenes, seq: str = "ambush_4") -> np.ndarray:
+    """Real 7-Scenes depth and poses as Sintel files (merged layout, 3 frames) with GT flow equal
+    to the camera-induced flow except on a patch that moves by 0.5 px; returns that patch."""
     frame, k_full, _ = seven_scenes
     k = np.diag([0.25, 0.25, 1.0]) @ k_full
-    training = tmp_path / "training"
-    seq = "ambush_4"
+    training = root / "training"
     for sub in ("final", "depth", "camdata_left", "flow"):
         (training / sub / seq).mkdir(parents=True)
     frames = [frame(i) for i in (20, 23, 26)]
@@ -132,15 +131,54 @@ def test_sintel_dynamic_labels_mark_exactly_the_moving_pixels(tmp_path, seven_sc
                          k[1, 1] * q[..., 1] / q[..., 2] + k[1, 2] - v], -1)
         flow[moving] += [0.3, 0.4]  # 0.5 px of object motion > 0.1 px threshold
         write_flo(training / "flow" / seq / f"frame_{n:04d}.flo", flow)
+    return moving
 
+
+def test_sintel_dynamic_labels_mark_exactly_the_moving_pixels(tmp_path, seven_scenes):
+    """The labels must be the moving patch, nothing else."""
+    seq = "ambush_4"
+    moving = _raw_sintel_with_flow(tmp_path, seven_scenes, seq)
     assert prepare_sintel(tmp_path) == {seq: 2}
-    labels = training / "dynamic_label_perfect" / seq
+    labels = tmp_path / "training" / "dynamic_label_perfect" / seq
     assert sorted(p.name for p in labels.iterdir()) == ["frame_0001.png", "frame_0002.png"]
     out = sintel_sequences(tmp_path, task="pose", sequences=[seq])[0]
     for i in (0, 1):
         np.testing.assert_array_equal(out.load_dynamic_mask(i), moving)
     assert out.load_dynamic_mask(2) is None  # the last frame has no successor
     assert prepare_sintel(tmp_path) == {seq: 0}  # existing labels are kept
+
+
+def test_sintel_without_flow_skips_the_labels_with_a_warning(tmp_path, seven_scenes, caplog):
+    _raw_sintel_with_flow(tmp_path, seven_scenes)
+    (tmp_path / "training" / "flow").rename(tmp_path / "elsewhere")
+    with caplog.at_level("WARNING"):
+        assert prepare_sintel(tmp_path) == {}
+    assert "dynamic labels skipped" in caplog.text and "MPI-Sintel-training_extras.zip" in caplog.text
+    assert not (tmp_path / "training" / "dynamic_label_perfect").exists()
+    with pytest.raises(InputError, match="is not a folder"):
+        prepare_sintel(tmp_path, flow_dir=tmp_path / "nowhere")
+    assert prepare_sintel(tmp_path, flow_dir=tmp_path / "elsewhere") == {"ambush_4": 2}
+
+
+def _script(name: str, *args) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(ROOT / "scripts" / "eval" / name), *map(str, args)],
+                          capture_output=True, text=True)
+
+
+def test_prepare_sintel_script_with_and_without_flow(tmp_path, seven_scenes):
+    moving = _raw_sintel_with_flow(tmp_path, seven_scenes)
+    (tmp_path / "training" / "flow").rename(tmp_path / "flow")
+    done = _script("prepare_sintel.py", "--root", tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "dynamic labels: 0 written for 0 sequence(s)" in done.stdout
+    assert "layout OK: 1 sequences, 3 frames (final pass)" in done.stdout
+    assert "WARNING: no Sintel flow folder" in done.stderr
+    done = _script("prepare_sintel.py", "--root", tmp_path, "--flow-dir", tmp_path / "flow")
+    assert done.returncode == 0 and "dynamic labels: 2 written for 1 sequence(s)" in done.stdout
+    seq = sintel_sequences(tmp_path, task="pose", sequences=["ambush_4"])[0]
+    np.testing.assert_array_equal(seq.load_dynamic_mask(1), moving)
+    failed = _script("prepare_sintel.py", "--root", tmp_path / "nowhere")
+    assert failed.returncode == 2 and failed.stderr.startswith("error: ") and "Traceback" not in failed.stderr
 
 
 # -------------------------------------------------------------------- processed layout
@@ -150,23 +188,29 @@ def test_sintel_dynamic_labels_mark_exactly_the_moving_pixels(tmp_path, seven_sc
 BLENDER_TO_OPENCV = np.diag([1.0, -1.0, -1.0, 1.0])
 
 
-def test_prepare_pointodyssey_round_trip(tmp_path):
+def _raw_pointodyssey(raw: Path, count: int = 3, name: str = "scene_d78"):
+    """A raw PointOdyssey sequence (``rgbs/``, 16-bit ``depths/``, ``anno.npz``) at 960x540;
+    returns the raw depth PNGs and the stored extrinsics."""
     rng = np.random.default_rng(0)
-    seq = tmp_path / "raw" / "val" / "scene_d78"
+    seq = raw / "val" / name
     (seq / "rgbs").mkdir(parents=True)
     (seq / "depths").mkdir()
-    count = 3
     raw_depths = []
     for i in range(count):
         PIL.Image.fromarray(rng.integers(0, 255, (540, 960, 3), dtype=np.uint8)).save(seq / "rgbs" / f"rgb_{i:05d}.jpg")
-        raw = rng.integers(1, 65535, (540, 960)).astype(np.uint16)
-        raw[:10] = 0  # no reading
-        cv2.imwrite(str(seq / "depths" / f"depth_{i:05d}.png"), raw)
-        raw_depths.append(raw)
+        depth = rng.integers(1, 65535, (540, 960)).astype(np.uint16)
+        depth[:10] = 0  # no reading
+        cv2.imwrite(str(seq / "depths" / f"depth_{i:05d}.png"), depth)
+        raw_depths.append(depth)
     intrinsics = np.tile(np.array([[700.0, 0, 480], [0, 700.0, 270], [0, 0, 1]], np.float32), (count, 1, 1))
     extrinsics = np.tile(np.eye(4, dtype=np.float32), (count, 1, 1))
     extrinsics[:, 0, 3] = np.arange(count)
     np.savez(seq / "anno.npz", intrinsics=intrinsics, extrinsics=extrinsics, trajs_3d=np.zeros((count, 1, 3)))
+    return raw_depths, extrinsics
+
+
+def test_prepare_pointodyssey_round_trip(tmp_path):
+    raw_depths, extrinsics = _raw_pointodyssey(tmp_path / "raw")
 
     assert prepare_pointodyssey(tmp_path / "raw", tmp_path / "PointOdyssey_proc") == 3
     out_dir = tmp_path / "PointOdyssey_proc" / "val" / "scene_d78"
@@ -191,8 +235,9 @@ def test_prepare_pointodyssey_round_trip(tmp_path):
         prepare_pointodyssey(tmp_path / "raw", tmp_path / "po3", sequences=["scene_x"])
 
 
-def test_prepare_flyingthings3d_round_trip(tmp_path):
-    raw = tmp_path / "FlyingThings3D"
+def _raw_flyingthings3d(raw: Path) -> dict[str, list[np.ndarray]]:
+    """Raw FlyingThings3D files of TEST/A/0000 (frames 6 and 7, both eyes): finalpass PNGs,
+    disparity PFMs (row 0 NaN, row 1 negative) and camera_data.txt; returns the poses per eye."""
     rel = Path("TEST") / "A" / "0000"
     poses = {side: [np.eye(4) for _ in range(2)] for side in "LR"}
     for n in range(2):
@@ -213,6 +258,12 @@ def test_prepare_flyingthings3d_round_trip(tmp_path):
         lines += [f"Frame {n + 6}", "L " + " ".join(map(str, poses["L"][n].ravel())),
                   "R " + " ".join(map(str, poses["R"][n].ravel())), ""]
     (raw / "camera_data" / rel / "camera_data.txt").write_text("\n".join(lines))
+    return poses
+
+
+def test_prepare_flyingthings3d_round_trip(tmp_path):
+    raw = tmp_path / "FlyingThings3D"
+    poses = _raw_flyingthings3d(raw)
 
     assert prepare_flyingthings3d(raw, tmp_path / "FlyingThings3D_proc") == 4
     seqs = load_benchmark("flyingthings3d", tmp_path / "FlyingThings3D_proc", sequences="all")
@@ -227,3 +278,23 @@ def test_prepare_flyingthings3d_round_trip(tmp_path):
     scale = max(682 / 959, 384 / 539) + 1e-8  # the principal-point crop is 959x539 (REFERENCE §7.4)
     assert right.intrinsics[0][0, 0] == pytest.approx(1050 * scale)
     assert right.intrinsics[0][0, 2] == pytest.approx((479.5 + 0.5) * scale - 0.5 * (959 * scale - 683) - 0.5)
+
+
+def test_prepare_pointodyssey_script(tmp_path):
+    _raw_pointodyssey(tmp_path / "raw", count=2)
+    done = _script("prepare_pointodyssey.py", "--raw", tmp_path / "raw", "--out", tmp_path / "PointOdyssey_proc",
+                   "--max-frames", 1)
+    assert done.returncode == 0, done.stderr
+    assert f"processed 1 new frame(s) into {tmp_path / 'PointOdyssey_proc'}/val" in done.stdout
+    [seq] = load_benchmark("pointodyssey", tmp_path / "PointOdyssey_proc")
+    assert seq.name == "scene_d78" and len(seq) == 1 and seq.load_depth(0).shape == (384, 682)
+
+
+def test_prepare_flyingthings3d_script(tmp_path):
+    _raw_flyingthings3d(tmp_path / "raw")
+    done = _script("prepare_flyingthings3d.py", "--raw", tmp_path / "raw", "--out", tmp_path / "FT_proc")
+    assert done.returncode == 0, done.stderr
+    assert f"processed 4 new frame(s) into {tmp_path / 'FT_proc'}/TEST" in done.stdout
+    seqs = load_benchmark("flyingthings3d", tmp_path / "FT_proc", sequences="all")
+    assert [s.name for s in seqs] == ["A/0000/left", "A/0000/right"]
+    assert seqs[0].load_depth(0)[200, 300] == pytest.approx(1050 / 16)

@@ -183,6 +183,31 @@ def test_shards_take_every_world_size_th_sequence(monkeypatch):
         Shard.from_env()
 
 
+def test_waiting_for_other_ranks_ends_when_results_stop_appearing(tmp_path):
+    """wait_for_results returns as soon as every record is there, keeps waiting while records keep
+    appearing, and gives up idle_s after the last one (a dead rank), returning what is missing."""
+    import json
+    import threading
+    import time
+
+    from align3r.eval.run.runner import PlannedSequence, wait_for_results
+
+    planned = [PlannedSequence(None, None, None, None, None, f"fp{i}", tmp_path / f"s{i}.json") for i in range(3)]
+    (tmp_path / "s0.json").write_text(json.dumps({"fingerprint": "fp0"}))
+    (tmp_path / "s2.json").write_text(json.dumps({"fingerprint": "stale"}))  # another run's record
+    start = time.monotonic()
+    assert [p.path.name for p in wait_for_results(planned, idle_s=0.3, poll_s=0.05)] == ["s1.json", "s2.json"]
+    assert 0.3 <= time.monotonic() - start < 5
+    writers = [threading.Timer(0.3 * i, lambda i=i: (tmp_path / f"s{i}.json").write_text(
+        json.dumps({"fingerprint": f"fp{i}"}))) for i in (1, 2)]
+    for w in writers:
+        w.start()
+    start = time.monotonic()
+    assert wait_for_results(planned, idle_s=1.0, poll_s=0.02) == []  # 0.3 s, then 0.6 s in
+    assert 0.5 < time.monotonic() - start < 5
+    assert wait_for_results(planned, idle_s=0.0) == []
+
+
 def test_cropped_depth_is_scored_through_the_crop():
     """With crop=True the prediction is mapped back through the crop, and only the pixels the view
     shows are scored: a prediction equal to the GT seen through the view scores ~0."""

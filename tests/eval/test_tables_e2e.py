@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import time
 from pathlib import Path
 
 import cv2
@@ -263,6 +264,7 @@ def test_pose_records_follow_pose_test(runs, bench):
     assert (config["lr"], config["schedule"], config["flow_threshold"], config["shared_focal"]) == \
         (0.01, "linear", 40.0, True)
     assert temple["alignment"]["config"]["flow_threshold"] == 10.0  # pose_test.py's temple_3 exception
+    assert (alley["metrics"]["rpe_delta"], alley["metrics"]["rpe_all_pairs"]) == (1, False)
     assert alley["ground_truth"]["timestamps"] == [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]  # Sintel frame numbers
     tum = records(results / "camera_pose" / "align3r_depthanything" / "tum-pose")
     rec = next(iter(tum.values()))
@@ -342,6 +344,47 @@ def test_two_ranks_split_the_sequences_and_aggregate_like_one_process(runs, benc
               if v["row"] == "align3r_depthpro"]
     assert [(v["dataset"], v["metric"]) for v in sharded] == [(v["dataset"], v["metric"]) for v in single]
     np.testing.assert_allclose([v["ours"] for v in sharded], [v["ours"] for v in single], rtol=1e-6)
+
+
+def test_rank_0_stops_waiting_for_a_dead_rank_and_names_it(bench, nets, tmp_path, monkeypatch):
+    """Rank 1 never writes its sequence: rank 0 gives up after shard_wait_s without a new result,
+    says which sequence and rank are missing, prints the table without it and exits with 1."""
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "0")
+    start = time.monotonic()
+    rc, out, err = eval_cli("pose", "--dataset", "tum", "--model", str(nets["prior"]), "--prior", "depthpro",
+                            "--name", "lost", "--quiet", *overrides(bench, tmp_path, nets), "shard_wait_s=0.2")
+    assert rc == 1 and time.monotonic() - start < 30
+    assert "1 sequence(s) still have no result after 0.2 s" in err and f"lost/tum-pose/{TUM[1]}" in err
+    assert "rank(s) 1 of 2" in err
+    assert "1 of 2 sequences in the mean (1 missing)" in out
+    assert sorted(records(tmp_path / "lost" / "tum-pose")) == [TUM[0]]
+
+
+def test_per_frame_alignment_and_post_clip_are_config_options(bench, nets, tmp_path, monkeypatch):
+    """MonST3R's protocol variants set in the config reach the metrics and the record."""
+    import align3r.eval.depth_metrics as depth_metrics
+
+    real = depth_metrics.evaluate_video_depth
+    seen = []
+    monkeypatch.setattr(depth_metrics, "evaluate_video_depth",
+                        lambda pred, gt, **kw: seen.append((pred, gt)) or real(pred, gt, **kw))
+    variant = ["protocol.depth.settings.depth_protocol=monst3r", "protocol.depth.settings.depth_alignment=median",
+               "protocol.depth.settings.depth_per_frame=true", "protocol.depth.settings.depth_post_clip=true"]
+    rc, _, err = eval_cli("depth", "--dataset", "tum", "--model", str(nets["prior"]), "--prior", "depthpro",
+                          "--name", "variants", "--quiet", *overrides(bench, tmp_path, nets),
+                          f"data.tum.sequences=[{TUM[0]}]", *variant)
+    assert rc == 0, err
+    rec = json.loads((tmp_path / "variants" / "tum-depth" / f"{TUM[0]}.json").read_text())
+    [(pred, gt)] = seen
+    expected = real(pred, gt, alignment="median", depth_max=70.0, protocol="monst3r", per_frame=True, post_clip=True)
+    assert rec["metrics"]["depth"] == pytest.approx(expected.metrics, rel=1e-12)
+    assert {k: rec["metrics"][k] for k in ("alignment", "protocol", "per_frame", "post_clip")} == \
+        {"alignment": "median", "protocol": "monst3r", "per_frame": True, "post_clip": True}
+    assert len(rec["metrics"]["frame_scale_shift"]) == FRAMES
+    assert rec["settings"]["depth_per_frame"] is True and rec["settings"]["depth_post_clip"] is True
+    # the options change the figures: one median scale for the whole sequence scores differently
+    assert real(pred, gt, alignment="median", protocol="monst3r").metrics != pytest.approx(expected.metrics)
 
 
 def test_single_run_computes_missing_priors_with_the_prior_model(bench, nets, tmp_path):

@@ -8,11 +8,14 @@ dynamic_label_perfect`` for the labels the evaluation reads. The last frame of a
 successor and gets no label file (readers then report no mask for it).
 
 Labels are written as 0/255 PNGs to ``<annotations>/dynamic_label_perfect/<seq>/frame_XXXX.png``.
-The flow files (``flow/<seq>/frame_XXXX.flo``) come from the Sintel training "extras" archive.
+The flow files (``flow/<seq>/frame_XXXX.flo``) come from the Sintel training "extras" archive; the
+evaluation does not need the labels, so without that archive no label is written (a warning says
+so) and only the layout is checked.
 """
 
 from __future__ import annotations
 
+import logging
 from itertools import pairwise
 from pathlib import Path
 
@@ -22,6 +25,8 @@ import numpy as np
 from align3r.errors import InputError
 from align3r.eval.datasets.sintel import DYNAMIC_LABEL_DIR, sintel_dirs
 from align3r.io.formats import read_dpt, read_flo, read_sintel_cam
+
+log = logging.getLogger(__name__)
 
 DYNAMIC_FLOW_THRESHOLD = 0.1
 """Pixels: the threshold used for the ``dynamic_label_perfect`` labels."""
@@ -66,14 +71,10 @@ def dynamic_label(depth: np.ndarray, flow: np.ndarray, cam1: tuple[np.ndarray, n
     return error > threshold
 
 
-def _flow_dir(root: Path, pass_dir: Path, annotations: Path) -> Path:
-    for candidate in (pass_dir.parent / "flow", annotations / "flow",
-                      root / "MPI-Sintel-training_extras" / "training" / "flow"):
-        if candidate.is_dir():
-            return candidate
-    raise InputError(f"no Sintel flow folder found (looked for {pass_dir.parent / 'flow'} and "
-                     f"{annotations / 'flow'}); unzip MPI-Sintel-training_extras.zip (docs/reproducing.md) "
-                     "or pass flow_dir.")
+def _flow_dir(root: Path, pass_dir: Path, annotations: Path) -> Path | None:
+    """The first existing flow folder among the known places, or None."""
+    candidates = (pass_dir.parent / "flow", annotations / "flow", root / "MPI-Sintel-training_extras" / "training" / "flow")
+    return next((c for c in candidates if c.is_dir()), None)
 
 
 def prepare_sintel(root: str | Path, *, pass_name: str = "final", sequences=None,
@@ -89,14 +90,24 @@ def prepare_sintel(root: str | Path, *, pass_name: str = "final", sequences=None
         flow_dir: the ``flow`` folder when it is not beside the pass or annotation folders.
         overwrite: recompute labels that already exist.
     Returns:
-        sequence name -> number of label files written.
+        sequence name -> number of label files written; empty (with a warning) when no flow
+        folder is found and ``flow_dir`` is None.
+    Raises:
+        InputError: no GT depth folder, or ``flow_dir`` given but not a folder.
     """
     root = Path(root)
     pass_dir, annotations = sintel_dirs(root, pass_name)
     depth_root = annotations / "depth"
     if not depth_root.is_dir():
         raise InputError(f"{depth_root} not found; unzip MPI-Sintel-depth-training-20150305.zip.")
+    if flow_dir is not None and not Path(flow_dir).is_dir():
+        raise InputError(f"flow_dir {flow_dir} is not a folder")
     flows = Path(flow_dir) if flow_dir is not None else _flow_dir(root, pass_dir, annotations)
+    if flows is None:
+        log.warning("no Sintel flow folder (looked beside %s and %s): dynamic labels skipped. They are "
+                    "not needed for the evaluation; for them unzip MPI-Sintel-training_extras.zip "
+                    "(docs/reproducing.md) or pass flow_dir.", pass_dir, annotations)
+        return {}
     names = sorted(p.name for p in depth_root.iterdir() if p.is_dir()) if sequences is None else list(sequences)
     written = {}
     for seq in names:

@@ -29,6 +29,7 @@ from align3r.eval.run.runner import (
     resolve_device,
     run_experiment,
     run_sequences,
+    wait_for_results,
 )
 from align3r.eval.run.settings import DatasetSpec, EvalSettings, Experiment, Runtime
 
@@ -51,4 +52,5 @@ __all__ = [
     "run_experiment",
     "run_sequences",
     "summarise",
+    "wait_for_results",
 ]

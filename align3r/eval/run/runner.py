@@ -6,7 +6,8 @@ list — one experiment's sequences in protocol order (:func:`run_experiment`), 
 a table (``align3r eval table``, through :func:`plan_experiment` and :func:`run_sequences`). A sequence whose result file already holds an ``ok`` record
 with the current fingerprint is skipped, so an interrupted run continues where it stopped and a
 finished one costs nothing to re-run. Rank 0 aggregates once every sequence has its record
-(:func:`aggregate_experiment`, which can wait for the other ranks' files).
+(:func:`wait_for_results` waits for the other ranks' files while they keep appearing,
+:func:`aggregate_experiment` summarises).
 """
 
 from __future__ import annotations
@@ -244,24 +245,47 @@ def run_experiment(exp: Experiment, runtime: Runtime, *, shard: Shard | None = N
     return run_sequences(shard.take(plan_experiment(exp, runtime)), runtime, networks, prior_models)
 
 
+def _current_record(item: PlannedSequence) -> dict[str, Any] | None:
+    """The record of ``item`` if it was computed with the current fingerprint (any status)."""
+    record = read_record(item.path)
+    return record if record is not None and record.get("fingerprint") == item.fingerprint else None
+
+
+def missing_results(planned: list[PlannedSequence]) -> list[PlannedSequence]:
+    """The planned sequences without a record of their current fingerprint."""
+    return [item for item in planned if _current_record(item) is None]
+
+
+def wait_for_results(planned: list[PlannedSequence], *, idle_s: float, poll_s: float = 10.0) -> list[PlannedSequence]:
+    """Wait for other processes' records: until every planned sequence has one, or until none
+    has appeared for ``idle_s`` seconds (a process that died writes nothing more, one that is
+    still working does). Returns the sequences still missing (empty when all are there)."""
+    missing = missing_results(planned)
+    last_progress = time.monotonic()
+    while missing and idle_s > 0:
+        left = last_progress + idle_s - time.monotonic()
+        if left <= 0:
+            break
+        time.sleep(min(poll_s, left))
+        still = missing_results(missing)
+        if len(still) < len(missing):
+            last_progress = time.monotonic()
+        missing = still
+    return missing
+
+
 def aggregate_experiment(exp: Experiment, runtime: Runtime, *, wait_s: float = 0.0,
                          poll_s: float = 10.0) -> dict[str, Any]:
     """Summarise ``exp`` from its result files (``sequences.csv``, ``summary.json``).
 
-    Only records matching the current fingerprints count; with ``wait_s`` > 0 this waits up to
-    that long for missing ones (other ranks still running). Returns the summary with ``counts``
-    saying how many sequences are missing.
+    Only records matching the current fingerprints count; with ``wait_s`` > 0 this first waits
+    for missing ones (other ranks still running) until none has appeared for ``wait_s`` seconds
+    (:func:`wait_for_results`). Returns the summary with ``counts`` saying how many sequences are
+    missing.
     """
     planned = plan_experiment(exp, runtime)
-    deadline = time.monotonic() + max(0.0, wait_s)
-    while True:
-        records = [read_record(p.path) for p in planned]
-        fresh = [r if r is not None and r.get("fingerprint") == p.fingerprint else None
-                 for r, p in zip(records, planned)]
-        if all(r is not None for r in fresh) or time.monotonic() >= deadline:
-            break
-        time.sleep(min(poll_s, max(0.0, deadline - time.monotonic())))
-    present = [r for r in fresh if r is not None]
+    wait_for_results(planned, idle_s=wait_s, poll_s=poll_s)
+    present = [r for r in map(_current_record, planned) if r is not None]
     expected = [p.seq.name for p in planned]
     extra = {"experiment": exp.name, "dataset": exp.dataset.to_dict(), "settings": exp.settings.to_dict()}
     return write_experiment_outputs(Path(runtime.results) / exp.name, exp.settings.task, present, expected, extra)

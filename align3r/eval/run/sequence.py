@@ -182,7 +182,7 @@ def _score(seq, settings: EvalSettings, rec, views, count: int) -> dict[str, Any
     back through it and scored on the pixels the view shows) or pose metrics (Sim(3)-aligned
     ATE / RPE with evo)."""
     if settings.task == "depth":
-        from align3r.eval.depth_metrics import evaluate_video_depth
+        from align3r.eval.depth_metrics import effective_post_clip, evaluate_video_depth
 
         gt = np.stack([seq.load_depth(i) for i in range(count)])
         pred = rec.depth.detach().float()
@@ -190,15 +190,22 @@ def _score(seq, settings: EvalSettings, rec, views, count: int) -> dict[str, Any
             pred = views.resize_to_original(pred.cpu())  # score only the pixels the view shows
             gt = np.where(views.original_coverage().numpy()[None], gt, 0.0)
         result = evaluate_video_depth(pred.cpu().numpy(), gt, alignment=settings.depth_alignment,
-                                      depth_max=settings.depth_max, protocol=settings.depth_protocol)
-        return {"depth": dict(result.metrics), "valid_pixels": result.valid_pixels, "scale": result.scale,
-                "shift": result.shift, "alignment": result.alignment}
+                                      depth_max=settings.depth_max, protocol=settings.depth_protocol,
+                                      per_frame=settings.depth_per_frame, post_clip=settings.depth_post_clip)
+        out = {"depth": dict(result.metrics), "valid_pixels": result.valid_pixels, "scale": result.scale,
+               "shift": result.shift, "alignment": result.alignment, "protocol": settings.depth_protocol,
+               "depth_max": settings.depth_max, "per_frame": settings.depth_per_frame,
+               "post_clip": effective_post_clip(settings.depth_protocol, settings.depth_post_clip)}
+        if result.per_frame is not None:  # one (scale, shift) per frame; NaN for frames without GT
+            out["frame_scale_shift"] = [[f.scale, f.shift] for f in result.per_frame]
+        return out
     from align3r.eval.pose_metrics import evaluate_trajectory
 
     gt = seq.trajectory.subset(slice(0, count))
     result = evaluate_trajectory(rec.cam2world.detach().cpu().double().numpy(), gt.cam2world, gt.timestamps,
-                                 rpe_delta=settings.rpe_delta)
+                                 rpe_delta=settings.rpe_delta, rpe_all_pairs=settings.rpe_all_pairs)
     return {"pose": result.as_dict(), "num_poses": result.num_poses, "sim3_scale": result.sim3_scale,
+            "rpe_delta": settings.rpe_delta, "rpe_all_pairs": settings.rpe_all_pairs,
             "degenerate": result.degenerate, "message": result.message}
 
 

@@ -56,8 +56,13 @@ class EvalSettings:
         flow: ``"raft"``, ``"raft-small"``, ``"dis"`` or ``"none"``; flow_weights, flow_iterations.
         align: ``align3r.align.PRESETS`` name; align_overrides: ``AlignConfig`` fields to change.
     Metrics:
-        depth_alignment, depth_max, depth_protocol: ``evaluate_video_depth`` arguments.
-        rpe_delta: RPE frame gap.
+        depth_alignment, depth_max, depth_protocol: ``evaluate_video_depth`` arguments
+            (``alignment``, ``depth_max``, ``protocol``).
+        depth_per_frame: one alignment per frame instead of per sequence (MonST3R's per-frame mode).
+        depth_post_clip: clip the aligned depth at depth_max (None: the protocol's default, always
+            for ``"align3r"``, never for ``"monst3r"``).
+        rpe_delta: RPE frame gap; rpe_all_pairs: every pair (i, i + delta) instead of evo's
+            default (0, d), (d, 2d), ... (the same pairs at delta 1; ``evaluate_trajectory``).
     Per sequence:
         sequence_overrides: sequence name -> changes of the fields above (e.g. pose_test.py's
             flow threshold 10 for ``temple_3``); nested ``align_overrides`` are merged.
@@ -85,7 +90,10 @@ class EvalSettings:
     depth_alignment: str = "lad"
     depth_max: float | None = 70.0
     depth_protocol: str = "align3r"
+    depth_per_frame: bool = False
+    depth_post_clip: bool | None = None
     rpe_delta: int = 1
+    rpe_all_pairs: bool = False
     sequence_overrides: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
