@@ -50,7 +50,7 @@ def _batch(batch: int, height: int, width: int, device: torch.device) -> tuple[d
                 "true_shape": torch.tensor([[height, width]] * batch, dtype=torch.int32, device=device),
                 "prior_pts3d": torch.rand(batch, height, width, 3, device=device),
                 "pts3d": pts.expand(batch, -1, -1, -1).contiguous().to(device),
-                "valid_mask": torch.ones(batch, height, width, dtype=torch.bool, device=device),
+                "valid_mask": torch.ones(batch, height, width, 2, dtype=torch.bool, device=device),
                 "camera_pose": torch.eye(4, device=device).expand(batch, 4, 4).contiguous(),
                 "instance": [f"{tag}{i}" for i in range(batch)]}
 

@@ -4,8 +4,11 @@ Training (:class:`ResolutionBatchSampler`): each epoch, a generator seeded with 
 shuffles the sample indices and draws one resolution per *global* batch (the ``batch_size ×
 world_size`` samples processed in one step by all ranks together); rank ``r`` takes the ``r``-th
 slice of each global batch. The global batches are therefore the same for any split of the same
-global batch size over processes (1 × 4 or 2 × 2 or 4 × 1), which is what makes a multi-process
-run reproduce a single-process one. The tail that does not fill a global batch is dropped.
+global batch size over processes (1 × 4 or 2 × 2 or 4 × 1): a multi-process run sees exactly the
+samples of a single-process one. Its parameters match too (up to float rounding) only when every
+rank's micro-batch holds the same number of valid GT pixels, because ``ConfLoss`` averages over
+each rank's valid pixels and DDP averages the ranks' gradients (as upstream); otherwise the splits
+agree only statistically. The tail that does not fill a global batch is dropped.
 
 Evaluation (:class:`SequentialBatchSampler`): indices in order, rank ``r`` takes every
 ``world_size``-th one, batches of ``batch_size``, resolution 0, nothing dropped.

@@ -11,7 +11,7 @@ Steps, in order, all driven by the sample's numpy generator:
    nearest; intrinsics scaled exactly), then
 6. crop the exact resolution centred on the image;
 7. colour jitter (training), normalisation to [-1, 1]; GT points = depth unprojected with K and
-   mapped to the world by the camera-to-world pose; validity masks;
+   mapped to the world by the camera-to-world pose; validity masks (0 < depth < 400, depth > 0);
 8. portrait views are transposed to landscape storage (``true_shape`` keeps the true (H, W)).
 
 The returned view is a dict of tensors and strings (see :func:`make_view`).
@@ -112,7 +112,9 @@ def make_view(image: Image.Image, depth: np.ndarray, prior: np.ndarray, intrinsi
         dict with, for a view of true size (H, W) stored landscape as (h, w) = sorted:
         ``img`` (3, h, w) float32 in [-1, 1]; ``true_shape`` (2,) int32 = (H, W);
         ``prior_pts3d`` (h, w, 3) float32; ``pts3d`` (h, w, 3) float32 GT world points;
-        ``valid_mask`` (h, w) bool; ``depthmap`` (h, w) float32; ``camera_pose`` (4, 4) and
+        ``valid_mask`` (h, w, 2) bool, channel 0 = 0 < depth < 400 (:func:`valid_depth_mask`, what
+        the losses use), channel 1 = depth > 0, both only where the GT point is finite (the
+        reference's layout); ``depthmap`` (h, w) float32; ``camera_pose`` (4, 4) and
         ``camera_intrinsics`` (3, 3) float32; ``instance`` and ``dataset`` str.
     """
     image, depth, prior, k = crop_resize_view(image, depth, prior, intrinsics, resolution, rng, aug)
@@ -122,7 +124,7 @@ def make_view(image: Image.Image, depth: np.ndarray, prior: np.ndarray, intrinsi
     k = np.asarray(k, dtype=np.float32)
     cam2world = np.asarray(cam2world, dtype=np.float32)
     pts3d = depth_to_world_points(depth, k, cam2world)
-    valid = valid_depth_mask(depth) & np.isfinite(pts3d).all(axis=-1)
+    valid = np.stack((valid_depth_mask(depth), depth > 0), axis=-1) & np.isfinite(pts3d).all(axis=-1, keepdims=True)
     view = {
         "img": normalize_image(image),
         "true_shape": torch.tensor([image.height, image.width], dtype=torch.int32),

@@ -81,3 +81,17 @@ def mean_across_ranks(value: float) -> float:
     """Average a float over all ranks."""
     values = all_gather_floats([value])
     return sum(values) / len(values)
+
+
+def any_across_ranks(flag: torch.Tensor) -> bool:
+    """Whether the 0-d boolean ``flag`` holds on any rank (MAX all-reduce of one integer).
+
+    A collective: every rank must call it at the same point. It lets all ranks take the same
+    branch, e.g. raise together on a non-finite loss instead of leaving the others waiting in the
+    gradient all-reduce until the process-group timeout.
+    """
+    if not (dist.is_available() and dist.is_initialized()):
+        return bool(flag)
+    value = flag.detach().reshape(1).to(torch.int32)  # on the loss's device, as NCCL needs
+    dist.all_reduce(value, op=dist.ReduceOp.MAX)
+    return bool(value.item())

@@ -14,7 +14,8 @@ both views moved into view 1's camera (``inv(pose1) · X_world``), on the pixels
   (clipped ratio); the loss is the mean ℓ per view, summed.
 
 Inputs: ``view{1,2}`` hold ``pts3d`` (B, H, W, 3) world GT, ``camera_pose`` (B, 4, 4)
-camera-to-world and ``valid_mask`` (B, H, W) bool; ``pred1["pts3d"]``,
+camera-to-world and ``valid_mask`` (B, H, W, 2) bool, of which channel 0 (0 < depth < 400) is used
+(the reference's ``valid_mask[..., 0]``); ``pred1["pts3d"]``,
 ``pred2["pts3d_in_other_view"]`` (B, H, W, 3) and ``pred{1,2}["conf"]`` (B, H, W). Losses are
 computed in float32 whatever the autocast state.
 """
@@ -46,7 +47,9 @@ def avg_dis_normalize(pts1: Tensor, pts2: Tensor, valid1: Tensor, valid2: Tensor
     Returns:
         The two maps divided by the per-sample factor Σ‖x‖ / (n₁ + n₂ + 1e-8), clamped ≥ 1e-8.
     """
-    dist = (pts1.norm(dim=-1) * valid1).flatten(1).sum(1) + (pts2.norm(dim=-1) * valid2).flatten(1).sum(1)
+    # where, not a product: invalid pixels may hold non-finite GT points (NaN · 0 = NaN)
+    dist = (torch.where(valid1, pts1.norm(dim=-1), 0).flatten(1).sum(1)
+            + torch.where(valid2, pts2.norm(dim=-1), 0).flatten(1).sum(1))
     count = valid1.flatten(1).sum(1) + valid2.flatten(1).sum(1)
     factor = (dist / (count + 1e-8)).clamp(min=1e-8)[:, None, None, None]
     return pts1 / factor, pts2 / factor
@@ -80,7 +83,7 @@ class Regr3D(nn.Module):
     def aligned_points(self, view1, view2, pred1, pred2):
         """(gt1, gt2, pr1, pr2, valid1, valid2), all in view 1's camera, normalised."""
         gt1, gt2 = gt_points_in_view1(view1, view2)
-        valid1, valid2 = view1["valid_mask"].bool(), view2["valid_mask"].bool()
+        valid1, valid2 = view1["valid_mask"][..., 0].bool(), view2["valid_mask"][..., 0].bool()
         pr1, pr2 = pred1["pts3d"].float(), pred2["pts3d_in_other_view"].float()
         if self.norm_mode:
             pr1, pr2 = avg_dis_normalize(pr1, pr2, valid1, valid2)

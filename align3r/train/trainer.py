@@ -41,6 +41,7 @@ from align3r.train.config import TrainConfig
 from align3r.train.distributed import (
     DistContext,
     all_gather_floats,
+    any_across_ranks,
     barrier,
     mean_across_ranks,
     setup_distributed,
@@ -302,10 +303,10 @@ class Trainer:
             sync = nullcontext() if update or not self.ctx.distributed else self.model.no_sync()
             with sync:
                 loss, details = self._forward_loss(self.model, batch, self.train_criterion)
-                if not torch.isfinite(loss):
-                    raise Align3RError(f"the training loss is {float(loss)} at epoch {epoch_f:.4f}: lower the learning "
-                                       f"rate or check the data (log: {self.logger.path}); the run resumes from "
-                                       f"{self.output_dir / ckpt.LAST}")
+                if any_across_ranks(~torch.isfinite(loss)):  # every rank stops here, not only this one
+                    raise Align3RError(f"the training loss is not finite at epoch {epoch_f:.4f} (this process: "
+                                       f"{float(loss.detach())}): lower the learning rate or check the data (log: "
+                                       f"{self.logger.path}); the run resumes from {self.output_dir / ckpt.LAST}")
                 self.scaler.scale(loss / accum).backward()
             window.append(float(loss.detach()))
             bar.update(1)

@@ -1,4 +1,5 @@
-"""Synthetic scenes with exact geometry, and writers of tiny raw datasets in their real formats.
+"""Synthetic scenes with exact geometry, writers of tiny raw datasets in their real formats (Spring's
+``.dsp5`` needs h5py), and geometry checks on loaded views.
 
 The scene is the inside of an axis-aligned box centred on the world origin (half extents
 ``HALF``); cameras stand inside it. Depth is ray-cast exactly, so every GT point of every view
@@ -16,6 +17,8 @@ from scipy.spatial.transform import Rotation
 
 HALF = np.array([4.0, 3.0, 5.0])
 BLENDER = np.diag([1.0, -1.0, -1.0, 1.0])
+#: Stereo baseline of the raw sets with a right camera (SceneFlow, VKITTI2), in scene units.
+BASELINE = 0.5
 
 
 def camera_poses(n: int, seed: int = 0) -> np.ndarray:
@@ -30,6 +33,13 @@ def camera_poses(n: int, seed: int = 0) -> np.ndarray:
         poses[k, :3, :3] = Rotation.from_rotvec(angles + k * turn).as_matrix()
         poses[k, :3, 3] = start + k * step
     return poses
+
+
+def right_camera(poses: np.ndarray, baseline: float = BASELINE) -> np.ndarray:
+    """Camera-to-world poses of the right camera of a stereo rig: ``baseline`` along camera +x."""
+    shift = np.eye(4)
+    shift[0, 3] = baseline
+    return poses @ shift
 
 
 def render_depth(k: np.ndarray, cam2world: np.ndarray, width: int, height: int) -> np.ndarray:
@@ -102,26 +112,31 @@ def write_pointodyssey(root: Path, n: int = 3, size=(960, 540), seq="seq_a", spl
 
 
 def write_sceneflow_sequence(root: Path, rel: str, fx: float, n: int = 2, seed=0, cams=("left",)):
-    """frames_finalpass / disparity / camera_data under ``root`` for the camera folder ``rel/<cam>``."""
+    """frames_finalpass / disparity / camera_data under ``root`` for the camera folder ``rel/<cam>``.
+
+    The ``R`` lines hold the right camera's true pose (:func:`right_camera`), which also renders
+    the ``right`` frames; returns (K, left camera-to-world poses).
+    """
     k = pinhole(fx, fx, 479.5, 269.5)
-    poses = camera_poses(n, seed)
+    poses = {"left": camera_poses(n, seed)}
+    poses["right"] = right_camera(poses["left"])
     lines = []
     for i in range(n):
         frame = 6 + i
-        lines += [f"Frame {frame}", "L " + " ".join(f"{x:.9g}" for x in (poses[i] @ BLENDER).ravel()),
-                  "R " + " ".join(f"{x:.9g}" for x in (poses[i] @ BLENDER).ravel()), ""]
+        lines += [f"Frame {frame}", *(f"{tag} " + " ".join(f"{x:.9g}" for x in (poses[cam][i] @ BLENDER).ravel())
+                                      for tag, cam in (("L", "left"), ("R", "right"))), ""]
         for cam in cams:
             fdir = root / "frames_finalpass" / rel / cam
             ddir = root / "disparity" / rel / cam
             fdir.mkdir(parents=True, exist_ok=True)
             ddir.mkdir(parents=True, exist_ok=True)
-            depth = render_depth(k, poses[i], 960, 540)
-            texture(k, poses[i], depth).save(fdir / f"{frame:04d}.png")
+            depth = render_depth(k, poses[cam][i], 960, 540)
+            texture(k, poses[cam][i], depth).save(fdir / f"{frame:04d}.png")
             write_pfm_raw(ddir / f"{frame:04d}.pfm", (fx / depth).astype(np.float32))
     cdir = root / "camera_data" / rel
     cdir.mkdir(parents=True, exist_ok=True)
     (cdir / "camera_data.txt").write_text("\n".join(lines) + "\n")
-    return k, poses
+    return k, poses["left"]
 
 
 def write_tartanair(root: Path, n: int = 3, seed=0, env="office", traj="P000"):
@@ -143,6 +158,14 @@ def write_tartanair(root: Path, n: int = 3, seed=0, env="office", traj="P000"):
     return k, poses
 
 
+def write_dsp5(path: Path, disparity: np.ndarray) -> None:
+    """A Spring ``.dsp5``: HDF5 with one float32 dataset ``disparity`` (needs h5py)."""
+    import h5py
+
+    with h5py.File(path, "w") as f:
+        f.create_dataset("disparity", data=np.asarray(disparity, dtype=np.float32), compression="gzip")
+
+
 def write_spring(root: Path, n: int = 3, size=(128, 96), seed=0):
     w, h = size
     k = pinhole(110.0, 110.0, 64.0, 48.0)
@@ -155,14 +178,14 @@ def write_spring(root: Path, n: int = 3, size=(128, 96), seed=0):
         depth = render_depth(k, poses[i], w, h)
         texture(k, poses[i], depth).save(d / "frame_left" / f"frame_left_{i + 1:04d}.png")
         disp = np.repeat(np.repeat(k[0, 0] / depth, 2, axis=0), 2, axis=1)  # twice the image size
-        with open(d / "disp1_left" / f"disp1_left_{i + 1:04d}.dsp5", "wb") as fh:  # npy bytes: no h5py here
-            np.save(fh, disp.astype(np.float32))
+        write_dsp5(d / "disp1_left" / f"disp1_left_{i + 1:04d}.dsp5", disp)
     np.savetxt(d / "cam_data" / "intrinsics.txt", np.tile([k[0, 0], k[1, 1], k[0, 2], k[1, 2]], (n, 1)))
     np.savetxt(d / "cam_data" / "extrinsics.txt", np.stack([(p @ BLENDER).ravel() for p in poses]))
     return k, poses
 
 
 def write_vkitti2(root: Path, n: int = 3, size=(128, 96), seed=0):
+    """VKITTI2 layout, Camera_1 at :func:`right_camera`; returns (K, Camera_0 poses)."""
     w, h = size
     k = pinhole(100.0, 100.0, 64.0, 48.0)
     poses = camera_poses(n, seed)
@@ -173,15 +196,17 @@ def write_vkitti2(root: Path, n: int = 3, size=(128, 96), seed=0):
         ddir = root / "vkitti_2.0.3_depth" / rel / "frames" / "depth" / f"Camera_{cam}"
         rdir.mkdir(parents=True)
         ddir.mkdir(parents=True)
+    cam_poses = (poses, right_camera(poses))  # Camera_0 (left), Camera_1 (right)
     for i in range(n):
         for cam in (0, 1):
-            depth = render_depth(k, poses[i], w, h)
-            texture(k, poses[i], depth).save(root / "vkitti_2.0.3_rgb" / rel / "frames" / "rgb" / f"Camera_{cam}"
-                                             / f"rgb_{i:05d}.jpg", quality=95)
+            pose = cam_poses[cam][i]
+            depth = render_depth(k, pose, w, h)
+            texture(k, pose, depth).save(root / "vkitti_2.0.3_rgb" / rel / "frames" / "rgb" / f"Camera_{cam}"
+                                         / f"rgb_{i:05d}.jpg", quality=95)
             cv2.imwrite(str(root / "vkitti_2.0.3_depth" / rel / "frames" / "depth" / f"Camera_{cam}"
                             / f"depth_{i:05d}.png"), np.round(depth * 100).astype(np.uint16))
             intr.append(f"{i} {cam} {k[0, 0]} {k[1, 1]} {k[0, 2]} {k[1, 2]}")
-            extr.append(f"{i} {cam} " + " ".join(f"{x:.9g}" for x in np.linalg.inv(poses[i]).ravel()))
+            extr.append(f"{i} {cam} " + " ".join(f"{x:.9g}" for x in np.linalg.inv(pose).ravel()))
     tdir = root / "vkitti_2.0.3_textgt" / rel
     tdir.mkdir(parents=True)
     (tdir / "intrinsic.txt").write_text("\n".join(intr) + "\n")
@@ -198,6 +223,17 @@ def write_prior(rgb_path: Path, depth: np.ndarray, focal: float, name: str = "de
     prior = depth * (1 + 0.05 * np.sin(np.linspace(0, 3, depth.shape[1]))[None, :])
     np.savez(rgb_path.with_name(f"{rgb_path.stem}_pred_depth_{name}.npz"), depth=prior.astype(np.float32),
              focallength_px=np.float32(focal))
+
+
+def write_priors(root: Path, name: str = "depthpro") -> int:
+    """:func:`write_prior` beside every processed frame under ``root`` (from its GT depth and fx)."""
+    from align3r.data.io import RGB_SUFFIX, FramePaths, read_metadata, read_pfm
+
+    frames = sorted(root.rglob(f"*{RGB_SUFFIX}"))
+    for rgb in frames:
+        paths = FramePaths(rgb)
+        write_prior(rgb, read_pfm(paths.depth), float(read_metadata(paths.metadata)[0][0, 0]), name)
+    return len(frames)
 
 
 def write_processed_sequence(folder: Path, n: int, size=(96, 64), seed=0, focal=None, prior_names=("depthpro",)):
@@ -219,3 +255,29 @@ def write_processed_sequence(folder: Path, n: int, size=(96, 64), seed=0, focal=
         for name in prior_names:
             write_prior(paths.rgb, depth, f, name)
     return k, poses
+
+
+# ---------------------------------------------------------------------------------------------
+# checks on loaded views
+
+
+def cross_view_depth_error(view1: dict, view2: dict) -> tuple[np.ndarray, int]:
+    """How well view 1's GT world points agree with view 2's GT (landscape views).
+
+    Every valid point of view 1 (``valid_mask`` channel 0) is moved into view 2's camera with
+    view 2's ``camera_pose`` and projected with its intrinsics; where it lands on a pixel of view 2
+    with a GT depth, the relative difference |z₂(pixel) − z| / z₂ is returned. Also returns the
+    number of valid points of view 1 (to tell how many were seen by view 2).
+    """
+    pts = view1["pts3d"].numpy()[view1["valid_mask"].numpy()[..., 0]].astype(np.float64)
+    world_to_cam2 = np.linalg.inv(view2["camera_pose"].numpy().astype(np.float64))
+    cam = pts @ world_to_cam2[:3, :3].T + world_to_cam2[:3, 3]
+    k2 = view2["camera_intrinsics"].numpy().astype(np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        u = np.round(k2[0, 0] * cam[:, 0] / cam[:, 2] + k2[0, 2])
+        v = np.round(k2[1, 1] * cam[:, 1] / cam[:, 2] + k2[1, 2])
+    h, w = view2["depthmap"].shape
+    inside = (cam[:, 2] > 0) & (u >= 0) & (u < w) & (v >= 0) & (v < h)
+    depth2 = view2["depthmap"].numpy()[v[inside].astype(int), u[inside].astype(int)]
+    seen = depth2 > 0
+    return np.abs(depth2[seen] - cam[inside, 2][seen]) / depth2[seen], len(pts)

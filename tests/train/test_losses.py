@@ -19,7 +19,11 @@ def random_pose(rng) -> np.ndarray:
 
 
 def make_batch(b=2, h=6, w=8, seed=0, invalid_fraction=0.2):
-    """Views with world GT points and the matching points in camera 1 (what a perfect net predicts)."""
+    """Views with world GT points and the matching points in camera 1 (what a perfect net predicts).
+
+    ``valid_mask`` is (B, H, W, 2) as the datasets make it; channel 1 (depth > 0) is set
+    everywhere, so a loss that read it instead of channel 0 would count the invalid pixels.
+    """
     rng = np.random.default_rng(seed)
     views, cam1 = [], []
     poses1 = np.stack([random_pose(rng) for _ in range(b)])
@@ -29,9 +33,13 @@ def make_batch(b=2, h=6, w=8, seed=0, invalid_fraction=0.2):
         valid = rng.random((b, h, w)) > invalid_fraction
         views.append({"pts3d": torch.tensor(world, dtype=torch.float32),
                       "camera_pose": torch.tensor(poses1, dtype=torch.float32),
-                      "valid_mask": torch.tensor(valid)})
+                      "valid_mask": torch.tensor(np.stack((valid, np.ones_like(valid)), axis=-1))})
         cam1.append(local)
     return views[0], views[1], cam1
+
+
+def loss_mask(view) -> np.ndarray:
+    return view["valid_mask"].numpy()[..., 0]
 
 
 def preds(p1, p2, c1=None, c2=None):
@@ -74,7 +82,7 @@ def test_conf_loss_matches_an_independent_computation():
     rng = np.random.default_rng(3)
     q1, q2 = l1 * 1.3 + rng.normal(scale=0.1, size=l1.shape), l2 * 1.3 + rng.normal(scale=0.1, size=l2.shape)
     c1, c2 = 1 + rng.exponential(size=l1.shape[:-1]), 1 + rng.exponential(size=l2.shape[:-1])
-    m1, m2 = v1["valid_mask"].numpy(), v2["valid_mask"].numpy()
+    m1, m2 = loss_mask(v1), loss_mask(v2)
     # invalid pixels must not matter at all
     q1[~m1] = 1e6
     loss, _ = ConfLoss(alpha=0.2)(v1, v2, *preds(q1, q2, c1, c2))
@@ -106,7 +114,18 @@ def test_gradients_reach_points_and_confidence():
     loss, _ = ConfLoss(alpha=0.2)(v1, v2, p1, p2)
     loss.backward()
     assert p1["pts3d"].grad.abs().sum() > 0 and p1["conf"].grad.abs().sum() > 0
-    assert torch.all(p1["pts3d"].grad[~v1["valid_mask"]] == 0)
+    assert torch.all(p1["pts3d"].grad[~v1["valid_mask"][..., 0]] == 0)
+
+
+def test_non_finite_gt_points_at_invalid_pixels_do_not_matter():
+    """The datasets mark non-finite GT points invalid; the losses must then ignore them entirely."""
+    v1, v2, (l1, l2) = make_batch(seed=9)
+    p1, p2 = preds(1.2 * l1, l2 + 0.1)
+    expected = [ConfLoss(alpha=0.2)(v1, v2, p1, p2)[0].item(), ScaleShiftInvLoss()(v1, v2, p1, p2)[0].item()]
+    for view in (v1, v2):
+        view["pts3d"][~view["valid_mask"][..., 0]] = float("nan")
+    losses = [ConfLoss(alpha=0.2)(v1, v2, p1, p2)[0].item(), ScaleShiftInvLoss()(v1, v2, p1, p2)[0].item()]
+    assert losses == pytest.approx(expected, rel=1e-6)
 
 
 def test_empty_view_contributes_zero():
@@ -132,9 +151,9 @@ def test_scale_shift_invariant_loss_known_value():
     rng = np.random.default_rng(8)
     q1, q2 = l1 + rng.normal(scale=0.3, size=l1.shape), l2 + rng.normal(scale=0.3, size=l2.shape)
     loss, _ = ScaleShiftInvLoss()(v1, v2, *preds(q1, q2))
-    m1, m2 = v1["valid_mask"].numpy()[0], v2["valid_mask"].numpy()[0]
+    m1, m2 = loss_mask(v1)[0], loss_mask(v2)[0]
     # independent numpy version (gt_scale=True: only the prediction is avg_dis-normalised)
-    r1, r2 = avg_dis_np(q1, q2, v1["valid_mask"].numpy(), v2["valid_mask"].numpy())
+    r1, r2 = avg_dis_np(q1, q2, loss_mask(v1), loss_mask(v2))
     gt = np.concatenate([l1[0][m1], l2[0][m2]])
     pr = np.concatenate([r1[0][m1], r2[0][m2]])
     gt[:, 2] -= lower_median(gt[:, 2])

@@ -7,11 +7,14 @@ intrinsics must follow the exact crop/rescale convention of the reference.
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pytest
 
 from align3r.data.io import FramePaths, read_mask, read_metadata, read_pfm
 from align3r.data.prepare import common, flyingthings3d, pointodyssey, sceneflow, spring, tartanair, vkitti2
+from align3r.errors import InputError
 
 
 def expected_rescaled_k(k, in_size, out_size, crop_lt=(0, 0)):
@@ -112,15 +115,17 @@ def test_flyingthings3d_layout_intrinsics_and_geometry(tmp_path, synth):
     # crop about (479.5, 269.5) truncates to 959x539, then 683x384 (REFERENCE.md §7.4)
     expected_k, size = expected_rescaled_k(k, (959, 539), (682, 384))
     assert size == (683, 384)
-    for i, frame in enumerate(("0006", "0007")):
-        paths = FramePaths.of(tmp_path / "proc" / "TRAIN/A/0000/left", frame)
-        world, depth, k_proc = processed_world_points(paths, invert_pose=False)
-        assert depth.shape == (384, 683)
-        np.testing.assert_allclose(k_proc, expected_k, rtol=1e-9, atol=1e-9)
-        _, stored = read_metadata(paths.metadata)
-        np.testing.assert_allclose(stored, poses[i], atol=1e-5)  # Blender → OpenCV undone exactly
-        residual = synth.box_residual(world)
-        assert np.median(residual) < 0.01 and np.percentile(residual, 99) < 0.05
+    # each camera folder gets its own line of camera_data.txt: L for left, R (0.5 to the right) for right
+    for cam, cam_poses in (("left", poses), ("right", synth.right_camera(poses))):
+        for i, frame in enumerate(("0006", "0007")):
+            paths = FramePaths.of(tmp_path / "proc" / "TRAIN/A/0000" / cam, frame)
+            world, depth, k_proc = processed_world_points(paths, invert_pose=False)
+            assert depth.shape == (384, 683)
+            np.testing.assert_allclose(k_proc, expected_k, rtol=1e-9, atol=1e-9)
+            _, stored = read_metadata(paths.metadata)
+            np.testing.assert_allclose(stored, cam_poses[i], atol=1e-5)  # Blender → OpenCV undone exactly
+            residual = synth.box_residual(world)
+            assert np.median(residual) < 0.01 and np.percentile(residual, 99) < 0.05
 
 
 def test_flyingthings3d_invalid_disparity_is_masked(tmp_path, synth):
@@ -148,10 +153,15 @@ def test_driving_focal_and_monkaa_layout(tmp_path, synth):
     assert [s.name for s in monkaa] == ["a_rain_of_stones_x2/left"]
     _, _depth, k, _ = driving[0].frames[0].load()
     assert k[0, 0] == 450.0
-    common.prepare_sequences(driving, tmp_path / "proc", progress=False)
-    world, _, _ = processed_world_points(
-        FramePaths.of(tmp_path / "proc/15mm_focallength/scene_forwards/fast/left", "0007"), invert_pose=False)
-    assert np.median(synth.box_residual(world)) < 0.01
+    assert monkaa[0].frames[0].load()[2][0, 0] == 1050.0
+    assert common.prepare_sequences(driving, tmp_path / "driving_proc", progress=False) == 2
+    assert common.prepare_sequences(monkaa, tmp_path / "monkaa_proc", progress=False) == 2
+    for folder in ("driving_proc/15mm_focallength/scene_forwards/fast/left", "monkaa_proc/a_rain_of_stones_x2/left"):
+        for frame in ("0006", "0007"):
+            world, depth, _ = processed_world_points(FramePaths.of(tmp_path / folder, frame), invert_pose=False)
+            assert depth.shape == (384, 683)
+            residual = synth.box_residual(world)
+            assert np.median(residual) < 0.01 and np.percentile(residual, 99) < 0.05
 
 
 def test_tartanair_ned_poses_and_easy_only(tmp_path, synth):
@@ -170,8 +180,9 @@ def test_tartanair_ned_poses_and_easy_only(tmp_path, synth):
 
 
 def test_spring_disparity_at_twice_resolution(tmp_path, synth):
+    pytest.importorskip("h5py")
     synth.write_spring(tmp_path / "raw", n=2)
-    seqs = spring.raw_sequences(tmp_path / "raw", read_disparity=lambda p: np.load(p))
+    seqs = spring.raw_sequences(tmp_path / "raw")  # the real .dsp5 reader
     assert [s.name for s in seqs] == ["train/0001"]
     assert [f.frame_id for f in seqs[0].frames] == ["0001", "0002"]
     common.prepare_sequences(seqs, tmp_path / "proc", progress=False)
@@ -180,14 +191,22 @@ def test_spring_disparity_at_twice_resolution(tmp_path, synth):
     assert np.median(synth.box_residual(world)) < 0.02
 
 
-def test_spring_without_h5py_says_what_to_install(tmp_path, synth):
-    synth.write_spring(tmp_path / "raw", n=2)
-    seqs = spring.raw_sequences(tmp_path / "raw")
-    try:
-        import h5py  # noqa: F401
-    except ImportError:
-        with pytest.raises(Exception, match="h5py"):
-            seqs[0].frames[0].load()
+def test_spring_dsp5_reader(tmp_path, synth):
+    h5py = pytest.importorskip("h5py")
+    disparity = np.random.default_rng(0).uniform(0.5, 50, (6, 8)).astype(np.float32)
+    disparity[0, 0] = np.nan  # Spring marks pixels without GT so
+    synth.write_dsp5(tmp_path / "a.dsp5", disparity)
+    np.testing.assert_array_equal(spring.read_dsp5(tmp_path / "a.dsp5"), disparity)
+    with h5py.File(tmp_path / "other.dsp5", "w") as f:
+        f.create_dataset("flow", data=disparity)
+    with pytest.raises(InputError, match="no 'disparity' dataset"):
+        spring.read_dsp5(tmp_path / "other.dsp5")
+
+
+def test_spring_without_h5py_says_what_to_install(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "h5py", None)  # as if not installed
+    with pytest.raises(InputError, match="pip install h5py"):
+        spring.read_dsp5(tmp_path / "a.dsp5")
 
 
 def test_vkitti2_layout_and_inverted_extrinsics(tmp_path, synth):
@@ -196,17 +215,16 @@ def test_vkitti2_layout_and_inverted_extrinsics(tmp_path, synth):
     assert [s.name for s in seqs] == ["scene0000_left", "scene0000_right"]
     assert seqs[0].mask_max_depth == 600
     common.prepare_sequences(seqs, tmp_path / "proc", progress=False)
-    paths = FramePaths.of(tmp_path / "proc/scene0000_left", "00001")
-    _, stored = read_metadata(paths.metadata)
-    np.testing.assert_allclose(stored, poses[1], atol=1e-4)  # camera-to-world stored
-    world, depth, _ = processed_world_points(paths, invert_pose=False)
-    assert depth.shape == (384, 512)
-    assert np.median(synth.box_residual(world)) < 0.02  # cm quantisation + enlargement
+    for side, cam_poses in (("left", poses), ("right", synth.right_camera(poses))):  # Camera_0, Camera_1
+        paths = FramePaths.of(tmp_path / f"proc/scene0000_{side}", "00001")
+        _, stored = read_metadata(paths.metadata)
+        np.testing.assert_allclose(stored, cam_poses[1], atol=1e-4)  # camera-to-world stored
+        world, depth, _ = processed_world_points(paths, invert_pose=False)
+        assert depth.shape == (384, 512)
+        assert np.median(synth.box_residual(world)) < 0.02  # cm quantisation + enlargement
 
 
 def test_missing_raw_folder_is_a_clear_error(tmp_path):
-    from align3r.errors import InputError
-
     with pytest.raises(InputError, match="missing"):
         pointodyssey.raw_sequences(tmp_path / "nowhere")
 

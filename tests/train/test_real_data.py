@@ -32,7 +32,7 @@ def seven_scenes_sequence(data_dir) -> RawSequence:
     return RawSequence(name="redkitchen", frames=[RawFrame(f"{i:06d}", loader(i)) for i in FRAMES])
 
 
-def test_real_rgbd_views_agree_across_frames(tmp_path, data_dir):
+def test_real_rgbd_views_agree_across_frames(tmp_path, data_dir, synth):
     out = tmp_path / "proc"
     assert prepare_sequences([seven_scenes_sequence(data_dir)], out, progress=False) == len(FRAMES)
     for i in FRAMES:  # a Depth-Pro-like prior: the GT depth with its holes filled
@@ -47,18 +47,7 @@ def test_real_rgbd_views_agree_across_frames(tmp_path, data_dir):
     assert len(ds) == 3
     for idx, res_idx in ((0, 0), (1, 1), (2, 2)):
         v1, v2 = ds.get_pair(idx, res_idx, np.random.default_rng(idx))
-        pts = v1["pts3d"].numpy()[v1["valid_mask"].numpy()]
-        world_to_cam2 = np.linalg.inv(v2["camera_pose"].numpy().astype(np.float64))
-        cam = pts @ world_to_cam2[:3, :3].T + world_to_cam2[:3, 3]
-        k2 = v2["camera_intrinsics"].numpy()
-        u = np.round(k2[0, 0] * cam[:, 0] / cam[:, 2] + k2[0, 2]).astype(int)
-        v = np.round(k2[1, 1] * cam[:, 1] / cam[:, 2] + k2[1, 2]).astype(int)
-        h, w = v2["depthmap"].shape
-        inside = (cam[:, 2] > 0) & (u >= 0) & (u < w) & (v >= 0) & (v < h)
-        depth2 = v2["depthmap"].numpy()[v[inside], u[inside]]
-        seen = depth2 > 0
-        assert seen.sum() > 0.3 * len(pts)  # consecutive frames overlap a lot
-        rel = np.abs(depth2[seen] - cam[inside, 2][seen]) / depth2[seen]
+        rel, num_points = synth.cross_view_depth_error(v1, v2)
+        assert len(rel) > 0.3 * num_points  # consecutive frames overlap a lot
         # Kinect noise, colour/depth misregistration and occlusions: most points agree within 2 %
-        print("REL", np.median(rel), np.mean(rel < 0.05))
         assert np.median(rel) < 0.02 and np.mean(rel < 0.05) > 0.8, (np.median(rel), np.mean(rel < 0.05))

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
+import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -113,3 +116,26 @@ def test_missing_data_root_is_a_clear_error(tmp_path):
         train_command.run(_args("--config", "tiny", f"output_dir={tmp_path}", f"data_root={tmp_path / 'absent'}"))
     with pytest.raises(InputError, match="cannot compose"):
         train_command.compose_config("no_such_config", None, [])
+
+
+@pytest.mark.parametrize(("script", "gpus", "accum"), [("finetune_2gpu.sh", "2", "4"), ("finetune_8gpu.sh", "8", "1")])
+def test_finetune_scripts_take_an_optional_prior_then_overrides(tmp_path, script, gpus, accum):
+    fake = tmp_path / "torchrun"  # prints the arguments it was given, one per line
+    fake.write_text('#!/bin/sh\nprintf "%s\\n" "$@"\n')
+    fake.chmod(0o755)
+    env = {**os.environ, "PATH": f"{tmp_path}{os.pathsep}{os.environ['PATH']}"}
+    path = Path(__file__).resolve().parents[2] / "scripts" / "train" / script
+
+    def launch(*argv):
+        return subprocess.run(["bash", str(path), *argv], env=env, capture_output=True, text=True, timeout=30)
+
+    for argv, config in ((("data_root=/d",), "align3r_depthpro"), (("depthanything", "data_root=/d"),
+                                                                   "align3r_depthanything")):
+        done = launch(*argv)
+        assert done.returncode == 0, done.stderr
+        args = done.stdout.split("\n")[:-1]
+        assert args[args.index("--config") + 1] == config and args[args.index("--nproc_per_node") + 1] == gpus
+        assert f"train.accum_iter={accum}" in args and args[-1] == "data_root=/d"
+    done = launch("depthpr0", "data_root=/d")
+    assert done.returncode == 2 and not done.stdout
+    assert "usage:" in done.stderr and "unknown prior depthpr0" in done.stderr

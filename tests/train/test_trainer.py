@@ -14,10 +14,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
 from align3r.commands import train as train_command
+from align3r.data.io import FramePaths, read_metadata, write_metadata
 from align3r.model import Align3RNet, preset
 from align3r.train import OFFICIAL_TRAINABLE, checkpoint
 
@@ -31,6 +33,28 @@ def train(data_root: Path, output_dir: Path, *overrides: str) -> None:
     train_command.add_arguments(parser)
     args = parser.parse_args(["--config", "tiny", f"data_root={data_root}", f"output_dir={output_dir}", *overrides])
     assert train_command.run(args) == 0
+
+
+def torchrun_train(data_root: Path, output_dir: Path, *overrides: str,
+                   timeout: float = 300) -> subprocess.CompletedProcess:
+    """``align3r train --config tiny`` under torchrun with two CPU processes (gloo).
+
+    A run still going after ``timeout`` seconds fails the test; torchrun gets SIGTERM, on which it
+    stops its workers (they run in sessions of their own, so killing torchrun alone would leave
+    them hanging).
+    """
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           "-m", "align3r.cli", "train", "--config", "tiny", f"data_root={data_root}", f"output_dir={output_dir}",
+           *overrides]
+    with subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
+        try:
+            stdout, stderr = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.terminate()
+            stdout, stderr = proc.communicate(timeout=60)
+            pytest.fail(f"torchrun still running after {timeout} s (hung?):\n{(stdout + stderr)[-3000:]}")
+    return subprocess.CompletedProcess(cmd, proc.returncode, stdout, stderr)
 
 
 def final_weights(output_dir: Path) -> dict[str, torch.Tensor]:
@@ -74,11 +98,7 @@ def test_two_processes_match_one_process(tiny_set, tmp_path):
     """Same global batch (2 pairs x 2 accumulation steps) split 1x2 or 2x1: same parameters."""
     common = [LINEAR, "train_pairs=8", "train.optim.epochs=2", "train.accum_iter=2", *AUGMENT]
     train(tiny_set, tmp_path / "one", *common, "train.batch_size=2")
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           "-m", "align3r.cli", "train", "--config", "tiny", f"data_root={tiny_set}",
-           f"output_dir={tmp_path / 'two'}", *common, "train.batch_size=1"]
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    done = torchrun_train(tiny_set, tmp_path / "two", *common, "train.batch_size=1")
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     one, two = final_weights(tmp_path / "one"), final_weights(tmp_path / "two")
     assert one.keys() == two.keys()
@@ -92,6 +112,37 @@ def test_two_processes_match_one_process(tiny_set, tmp_path):
     for run in ("one", "two"):  # the lowest median test loss so far is kept as checkpoint-best
         best = checkpoint.load_checkpoint(tmp_path / run / checkpoint.BEST)["best_test_loss"]
         assert best == pytest.approx(min(r["Tiny_loss_med"] for r in train_log(tmp_path / run, "test")))
+
+
+def test_a_non_finite_loss_on_one_process_stops_every_process(tmp_path, synth):
+    """Two one-pair sequences, one with a NaN camera pose: with one pair per process, exactly one
+    process gets a NaN loss at the first step, and both must stop with the error together rather
+    than leave the other waiting in the gradient all-reduce (a hang until the gloo/NCCL timeout)."""
+    synth.write_processed_sequence(tmp_path / "set" / "good", n=2, size=(96, 64))
+    synth.write_processed_sequence(tmp_path / "set" / "bad", n=2, size=(96, 64), seed=1)
+    bad = FramePaths.of(tmp_path / "set" / "bad", "0001")
+    write_metadata(bad.metadata, read_metadata(bad.metadata)[0], np.full((4, 4), np.nan))
+    done = torchrun_train(tmp_path / "set", tmp_path / "run", LINEAR, "train_pairs=2", "train.batch_size=1",
+                          timeout=120)
+    output = done.stdout + done.stderr
+    assert done.returncode != 0
+    assert output.count("align3r train: error: the training loss is not finite") == 2, output[-3000:]
+    assert "(this process: nan)" in output
+
+
+def test_tensorboard_event_file_has_the_loss_curve(tiny_set, tmp_path):
+    event_accumulator = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator")
+    out = tmp_path / "run"
+    train(tiny_set, out, LINEAR, "train.max_steps=2", "train.optim.epochs=2")
+    events = list(out.glob("events.out.tfevents.*"))
+    assert len(events) == 1 and events[0].stat().st_size > 0
+    acc = event_accumulator.EventAccumulator(str(out))
+    acc.Reload()
+    assert {"train_loss", "train_lr"} <= set(acc.Tags()["scalars"])
+    logged = train_log(out)
+    loss = acc.Scalars("train_loss")
+    assert [e.step for e in loss] == [int(1000 * r["epoch"]) for r in logged] == [0, 500]
+    assert [e.value for e in loss] == pytest.approx([r["loss"] for r in logged], rel=1e-6)
 
 
 def test_interrupted_and_resumed_run_continues_the_exact_trajectory(tiny_set, tmp_path):

@@ -7,7 +7,7 @@ Blender axes). Depth = fx / disparity (baseline taken as 1, as the reference doe
 pose is ``extrinsics · diag(1, -1, -1, 1)``, used as camera-to-world, exactly as the reference.
 Processed: ``<out>/<split>/<seq>/<id>_*`` with ``<id>`` the last four characters of the stem.
 
-Reading ``.dsp5`` needs ``h5py`` (not a dependency of align3r: ``pip install h5py``).
+Reading ``.dsp5`` needs ``h5py`` (in the ``train`` extra, not a core dependency: ``pip install h5py``).
 """
 
 from __future__ import annotations
