@@ -32,7 +32,7 @@ from align3r.data.io import (
 from align3r.data.views import ViewAugmentation, make_view
 from align3r.errors import InputError
 from align3r.io.formats import read_dpt, read_sintel_cam
-from align3r.priors.pointmap import match_prior_to_frame, prior_pointmap, repair_depth
+from align3r.priors.pointmap import check_prior_input, match_prior_to_frame, prior_input_map, repair_depth
 
 DEFAULT_RESOLUTIONS = ((512, 288), (512, 336), (512, 256))
 #: Prior names whose cached map is a relative disparity rather than a depth.
@@ -85,8 +85,10 @@ class PairDataset:
     label = "pairs"
 
     def __init__(self, *, resolution=DEFAULT_RESOLUTIONS, aug_crop: int = 0, aug_focal: bool = False,
-                 color_jitter: bool = False, max_gap: int = 10):
+                 color_jitter: bool = False, max_gap: int = 10, prior_input: str = "pointmap"):
         self.resolutions = parse_resolutions(resolution)
+        # the prior's representation (supp. Table 2): the paper's point map, or the depth-map ablation
+        self.prior_input = check_prior_input(prior_input)
         self.augmentation = ViewAugmentation(aug_crop=int(aug_crop), aug_focal=bool(aug_focal),
                                              color_jitter=bool(color_jitter))
         self.max_gap = int(max_gap)
@@ -115,7 +117,8 @@ class PairDataset:
         return self.sequences[seq][i], self.sequences[seq][j]
 
     def load_frame(self, path: Path) -> tuple[Image.Image, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """(image, depth (H, W) float32, prior point map (H, W, 3), K (3, 3), cam-to-world (4, 4))."""
+        """(image, depth (H, W) float32, prior map (H, W, 3) in ``self.prior_input``'s representation,
+        K (3, 3), cam-to-world (4, 4))."""
         raise NotImplementedError
 
     def get_pair(self, idx: int, resolution_idx: int, rng: np.random.Generator) -> list[dict[str, Any]]:
@@ -130,8 +133,10 @@ class PairDataset:
         return views
 
 
-def prior_pointmap_for_frame(prior_path: Path, frame_hw: tuple[int, int], prior_name: str) -> np.ndarray:
-    """Cached prior → normalised (H, W, 3) point map at the frame's resolution (REFERENCE.md §2.2, §2.4).
+def prior_map_for_frame(prior_path: Path, frame_hw: tuple[int, int], prior_name: str,
+                        prior_input: str = "pointmap") -> np.ndarray:
+    """Cached prior → normalised (H, W, 3) point map (or, with ``prior_input="depthmap"``, the
+    repeated normalised depth) at the frame's resolution (REFERENCE.md §2.2, §2.4).
 
     The point map is built at the frame resolution; a prior stored at another resolution (raw
     Depth Anything output) is first resampled to it (``align3r.priors.pointmap``).
@@ -141,7 +146,7 @@ def prior_pointmap_for_frame(prior_path: Path, frame_hw: tuple[int, int], prior_
     what = f"prior {prior_path}"
     depth, _ = repair_depth(depth, kind=kind, what=what)
     depth, focal = match_prior_to_frame(depth, focal, frame_hw, what=what)
-    return prior_pointmap(depth, focal, what=what)
+    return prior_input_map(depth, focal, prior_input, what=what)
 
 
 class ProcessedPairs(PairDataset):
@@ -192,7 +197,7 @@ class ProcessedPairs(PairDataset):
         k, pose = read_metadata(paths.metadata)
         if self.invert_pose:
             pose = np.linalg.inv(pose).astype(np.float32)
-        prior = prior_pointmap_for_frame(paths.prior(self.prior_name), depth.shape, self.prior_name)
+        prior = prior_map_for_frame(paths.prior(self.prior_name), depth.shape, self.prior_name, self.prior_input)
         return image, depth, prior, k, pose
 
 
@@ -306,5 +311,5 @@ class SintelPairs(PairDataset):
         prior_path = self.prior_root / seq / f"{stem}.npz"
         if not prior_path.is_file():
             prior_path = path.with_name(f"{stem}_pred_depth_{self.prior_name}.npz")
-        prior = prior_pointmap_for_frame(prior_path, depth.shape, self.prior_name)
+        prior = prior_map_for_frame(prior_path, depth.shape, self.prior_name, self.prior_input)
         return image, depth.astype(np.float32), prior, k.astype(np.float32), pose.astype(np.float32)

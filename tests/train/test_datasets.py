@@ -28,7 +28,7 @@ from align3r.data import (
 )
 from align3r.data.prepare import common, flyingthings3d, pointodyssey, sceneflow, spring, tartanair, vkitti2
 from align3r.errors import InputError
-from align3r.priors.pointmap import prior_pointmap
+from align3r.priors.pointmap import prior_depthmap, prior_pointmap
 
 TRAIN_RES = [(512, 288), (512, 336), (512, 256)]
 
@@ -66,6 +66,13 @@ def test_identity_view_geometry_is_float_exact(tmp_path, synth):
         np.testing.assert_array_equal(view["prior_pts3d"].numpy(), prior_pointmap(prior["depth"], float(prior["focallength_px"])))
         assert depth.shape == (384, 512)
     assert torch.all(v1["img"] >= -1) and torch.all(v1["img"] <= 1)
+    # the supp. Table 2 ablation: the same views with the depth-map representation of the prior
+    ds_depth = PointOdysseyPairs(tmp_path / "proc" / "train", resolution=(512, 384), prior_input="depthmap")
+    for view in ds_depth.get_pair(0, 0, np.random.default_rng(0)):
+        prior = np.load(view["instance"].replace(".jpg", "_pred_depth_depthpro.npz"))
+        np.testing.assert_array_equal(view["prior_pts3d"].numpy(), prior_depthmap(prior["depth"]))
+    with pytest.raises(InputError, match="prior representation"):
+        PointOdysseyPairs(tmp_path / "proc" / "train", resolution=(512, 384), prior_input="normals")
 
 
 @dataclass(frozen=True)

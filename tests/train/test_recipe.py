@@ -107,6 +107,9 @@ def test_paper_config_composes_to_the_recipe(capsys):
     assert sorted(cfg.data.test.datasets) == ["PointOdyssey", "SceneFlow", "Sintel", "Spring", "TartanAir"]
     da = train_command.compose_config("align3r_depthanything", None, [])
     assert da.prior_name == "depthanything" and da.data.train.common.prior_name == "depthanything"
+    assert da.data.train.common.prior_input == da.data.test.common.prior_input == "pointmap"
+    ablation = train_command.compose_config("align3r_depthpro", None, ["prior_input=depthmap"])
+    assert ablation.data.train.common.prior_input == ablation.data.test.common.prior_input == "depthmap"
     assert train_command.run(_args("--config", "align3r_depthpro", "--print-config")) == 0
     assert "pointodyssey" in capsys.readouterr().out
 
