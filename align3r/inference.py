@@ -12,8 +12,9 @@ stays valid when the GPU batch size changes.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import nullcontext
+from typing import TypeVar
 
 import torch
 from torch import Tensor
@@ -26,11 +27,11 @@ from align3r.errors import Align3RError, InputError
 from align3r.pairs import PairGraph
 
 log = logging.getLogger(__name__)
-
+T = TypeVar("T")
 
 
 class OutOfMemory(Align3RError):
-    """The accelerator ran out of memory even with a batch of one pair."""
+    """The accelerator ran out of memory even with a batch of one frame (encoding) or one pair (decoding)."""
 
 
 def resolve_precision(precision: str | None, device: torch.device) -> torch.dtype | None:
@@ -136,50 +137,64 @@ class PairPredictor:
             return nullcontext()
         return torch.autocast(self.device.type, dtype=self.dtype)
 
-    @torch.no_grad()
-    def _encode(self, frame_ids: Tensor):
-        """Encoded features of the given frames (in that order), batched."""
-        from align3r.model import FrameFeatures
+    def _in_batches(self, count: int, run: Callable[[int, int], T], unit: str, frames: int) -> list[T]:
+        """``[run(start, stop), ...]`` over ``range(count)`` in batches of ``self.batch_size``
+        (``frames``: how many encoded frames the graph keeps in memory, for the error message).
 
-        parts = []
-        for start in range(0, frame_ids.numel(), max(1, self.batch_size)):
-            ids = frame_ids[start:start + self.batch_size]
-            img = self.img[ids].to(self.device, non_blocking=True)
-            shape = self.true_shape[ids].to(self.device)
-            prior = None if self.prior_pts3d is None else self.prior_pts3d[ids].to(self.device)
-            with self._autocast():
-                parts.append(self.net.encode_frames(img, shape, prior))
-        return FrameFeatures.cat(parts)
-
-    @torch.no_grad()
-    def _decode_chunk(self, feats, local_i: Tensor, local_j: Tensor) -> dict[str, Tensor]:
-        out: dict[str, list[Tensor]] = {"pts3d_i": [], "pts3d_j": [], "conf_i": [], "conf_j": []}
+        An out-of-memory error halves the batch size (for the rest of the run: encoding and
+        decoding share it) and retries the same batch; at one item per batch it is ``OutOfMemory``.
+        """
+        parts: list[T] = []
         start = 0
-        while start < local_i.numel():
-            size = self.batch_size
+        while start < count:
+            size = min(self.batch_size, count - start)  # halve what was really tried
             try:
-                with self._autocast():
-                    res1, res2 = self.net.decode_pairs(feats[local_i[start:start + size]],
-                                                       feats[local_j[start:start + size]])
+                parts.append(run(start, start + size))
             except (torch.OutOfMemoryError, RuntimeError) as exc:
                 if not _is_oom(exc):
                     raise
                 _free_memory(self.device)
                 if size == 1:
+                    h, w = self.img.shape[-2:]
                     raise OutOfMemory(
-                        f"out of memory on {self.device} with a batch of one pair at "
-                        f"{tuple(self.img.shape[-2:])}; use the long-video mode (graph=grouped), a "
-                        "smaller size (size=224), fewer frames (frames.max_frames), or run on CPU"
-                    ) from exc
+                        f"out of memory on {self.device} even with one {unit} per batch at {w}x{h}, with the "
+                        f"features of {frames} frames in memory; lower the resolution (size=224), align fewer "
+                        "frames at once (max_frames or stride, or graph=grouped if another graph is set), or run "
+                        "on the CPU (device=cpu)") from exc
                 self.batch_size = max(1, size // 2)
-                log.warning("out of memory with %d pairs per batch; retrying with %d", size, self.batch_size)
+                log.warning("out of memory with %d %ss per batch; retrying with %d", size, unit, self.batch_size)
                 continue
-            out["pts3d_i"].append(res1["pts3d"].float().to(self.output_device))
-            out["pts3d_j"].append(res2["pts3d_in_other_view"].float().to(self.output_device))
-            out["conf_i"].append(res1["conf"].float().to(self.output_device))
-            out["conf_j"].append(res2["conf"].float().to(self.output_device))
             start += size
-        return {k: torch.cat(v) for k, v in out.items()}
+        return parts
+
+    @torch.no_grad()
+    def _encode(self, frame_ids: Tensor):
+        """Encoded features of the given (F,) frames, in that order, batched."""
+        from align3r.model import FrameFeatures
+
+        def run(start: int, stop: int):
+            ids = frame_ids[start:stop]
+            img = self.img[ids].to(self.device, non_blocking=True)
+            shape = self.true_shape[ids].to(self.device)
+            prior = None if self.prior_pts3d is None else self.prior_pts3d[ids].to(self.device)
+            with self._autocast():
+                return self.net.encode_frames(img, shape, prior)
+
+        return FrameFeatures.cat(self._in_batches(frame_ids.numel(), run, "frame", frame_ids.numel()))
+
+    @torch.no_grad()
+    def _decode_chunk(self, feats, local_i: Tensor, local_j: Tensor) -> dict[str, Tensor]:
+        """Predictions of one chunk of (E,) edges given as positions into ``feats``."""
+
+        def run(start: int, stop: int) -> dict[str, Tensor]:
+            with self._autocast():
+                res1, res2 = self.net.decode_pairs(feats[local_i[start:stop]], feats[local_j[start:stop]])
+            out = {"pts3d_i": res1["pts3d"], "pts3d_j": res2["pts3d_in_other_view"],
+                   "conf_i": res1["conf"], "conf_j": res2["conf"]}
+            return {k: v.float().to(self.output_device) for k, v in out.items()}
+
+        parts = self._in_batches(local_i.numel(), run, "pair", len(feats))
+        return {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
 
     def __call__(self, graph: PairGraph) -> PairPredictions:
         edges = graph.edges

@@ -124,6 +124,9 @@ class PreparedInput:
     - ``original_frames``: the original frames when small enough to keep (else None).
     - ``mono_depth``: (N, H, W) monocular depth at network resolution (for the scale-map
       alignment), or None.
+    - ``files``: the image files read, per frame (empty for a video).
+    - ``prior_sources``: per frame, what produced its depth prior (``DepthPrior.source``: a file
+      for external priors, a model id otherwise); empty without priors.
     """
 
     views: Any
@@ -133,6 +136,8 @@ class PreparedInput:
     original_frames: list[np.ndarray] | None
     mono_depth: Tensor | None
     source: Path
+    files: list[Path] = field(default_factory=list)
+    prior_sources: list[str] = field(default_factory=list)
 
 
 class StageTimer:
@@ -194,16 +199,18 @@ def prepare_input(source, config: PipelineConfig, prior_source=None, *, need_mon
     in ``keep_original_gib``)."""
     from tqdm.auto import tqdm
 
-    from align3r.io import iter_frames, make_views
+    from align3r.io import iter_frames, make_views, probe
+    from align3r.io.frames import expected_count
 
     timer = timer or StageTimer()
     chunk = 32
     stream = iter_frames(source, stride=config.stride, fps=config.fps, start=config.start,
                          max_frames=config.max_frames)
-    views, names, indices, stamps, originals, mono = [], [], [], [], [], []
+    views, names, indices, stamps, originals, mono, files, prior_sources = [], [], [], [], [], [], [], []
     keep_bytes = config.keep_original_gib * 2**30
     kept_bytes = 0
-    bar = tqdm(desc="frames → views", unit="frame", disable=not config.progress, leave=False)
+    total = expected_count(probe(source), config.stride, config.fps, config.start, config.max_frames)
+    bar = tqdm(total=total, desc="frames → priors → views", unit="frame", disable=not config.progress, leave=False)
     batch: list = []
 
     def flush() -> None:
@@ -212,8 +219,11 @@ def prepare_input(source, config: PipelineConfig, prior_source=None, *, need_mon
         priors = None
         if prior_source is not None:
             with timer("priors"):
+                # image paths: caches beside the frames are found; source indices: files matched
+                # in order follow the sampling, not the position in this chunk
                 priors = prior_source.predict(images, focal_px=[f.focal_px for f in batch],
-                                              frame_names=[f.name for f in batch])
+                                              frame_names=[str(f.path or f.name) for f in batch],
+                                              frame_indices=[f.index for f in batch])
         with timer("views"):
             part = make_views(images, config.size, crop=config.crop, priors=priors, progress=False,
                               prior_input=config.prior_input)
@@ -223,6 +233,8 @@ def prepare_input(source, config: PipelineConfig, prior_source=None, *, need_mon
                 raise InputError("the scale-map alignment needs a depth prior (prior=none was given)")
             mono.extend(mono_depth_in_view(p, part.geometry) for p in priors)
         names.extend(f.name for f in batch)
+        files.extend(f.path for f in batch if f.path is not None)
+        prior_sources.extend(p.source for p in priors or ())
         indices.extend(f.index for f in batch)
         stamps.extend(f.timestamp for f in batch)
         kept_bytes += sum(im.nbytes for im in images)
@@ -250,6 +262,7 @@ def prepare_input(source, config: PipelineConfig, prior_source=None, *, need_mon
         original_frames=originals or None,
         mono_depth=torch.from_numpy(np.stack(mono)).float() if need_mono_depth else None,
         source=Path(source) if not isinstance(source, (list, tuple)) else Path(str(source[0])).parent,
+        files=files, prior_sources=prior_sources,
     )
 
 
@@ -280,20 +293,31 @@ def load_prior_source(config: PipelineConfig, device: torch.device, cache_root: 
     return source
 
 
-def load_flow(config: PipelineConfig, device: torch.device, rgb: Tensor, cache_root: Path | None):
-    """A callable ``PairGraph -> PairFlow`` (cached), or None for ``flow="none"``."""
+def flow_backend(config: PipelineConfig, device: torch.device):
+    """The flow backend the config names, weights loaded (missing RAFT weights offline raise
+    ``OfflineError`` here), or None for ``flow="none"``."""
     if config.flow in (None, "none"):
         return None
-    from align3r.cache import ChunkCache
     from align3r.flow import load_flow_backend
-    from align3r.flow.cached import CachedPairFlow
 
     name = "raft-large" if config.flow == "raft" else config.flow
     options: dict[str, Any] = {}
     if name.startswith("raft"):
         options = {"weights": config.flow_weights, "num_flow_updates": config.flow_iterations,
                    "progress": config.progress}
-    backend = load_flow_backend(name, device=device, **options)
+    return load_flow_backend(name, device=device, **options)
+
+
+def load_flow(config: PipelineConfig, device: torch.device, rgb: Tensor, cache_root: Path | None, backend=None):
+    """A callable ``PairGraph -> PairFlow`` (cached), or None for ``flow="none"``.
+
+    ``backend``: one already loaded by :func:`flow_backend` (default: loaded now)."""
+    from align3r.cache import ChunkCache
+    from align3r.flow.cached import CachedPairFlow
+
+    backend = flow_backend(config, device) if backend is None else backend
+    if backend is None:
+        return None
     cache = ChunkCache(cache_root / "flow", "flow") if cache_root is not None else None
     return CachedPairFlow(backend, rgb, cache=cache, device=device, progress=config.progress)
 
@@ -335,7 +359,7 @@ def run_pipeline(source, *, out: str | Path | None = None, config: PipelineConfi
 
     ``prior_source`` replaces the prior named by the config (any ``align3r.priors`` source)."""
     from align3r.device import resolve_device
-    from align3r.model import load_model
+    from align3r.export.writer import resolve_formats
 
     config = (config or PipelineConfig()).replace(**settings)
     timer = StageTimer()
@@ -343,25 +367,29 @@ def run_pipeline(source, *, out: str | Path | None = None, config: PipelineConfi
     cache_root = None
     if config.cache_dir != "none" and (out is not None or config.cache_dir):
         cache_root = Path(config.cache_dir) if config.cache_dir else default_cache_dir(out)
-    aconf = align_config(config)  # fail on a bad preset before any heavy work
+    aconf = align_config(config)  # fail on a bad preset or output format before any heavy work
+    resolve_formats(config.formats)
     if not isinstance(source, (list, tuple)):
         from align3r.io import probe
 
         probe(source)  # unreadable / empty / non-video input fails before any weights load
 
     with timer("load"):
+        flow = flow_backend(config, device)  # missing RAFT weights fail before the priors, not after
+        checkpoint = None
         if net is None:
-            net = load_model(config.model, device=device)
+            net, checkpoint = load_network(config.model, device)
         net = net.to(device).eval()
         if prior_source is None and net.config.with_prior:
             prior_source = load_prior_source(config, device, cache_root)
     prepared = prepare_input(source, config, prior_source, need_mono_depth=aconf.parametrisation == "scale_map",
                              timer=timer)
-    rec, num_pairs = run_stages(prepared, net, config, device, cache_root, timer)
+    rec, num_pairs = run_stages(prepared, net, config, device, cache_root, timer, flow)
     written = None
     if out is not None:
         with timer("export"):
-            written = write_outputs(out, rec, prepared, config, timer)
+            inputs = [*input_entries(prepared), checkpoint_entry(net, checkpoint)]
+            written = write_outputs(out, rec, prepared, config, timer, inputs)
     result = PipelineResult(rec, prepared, dict(timer.seconds), num_pairs, written)
     log.info("align3r: %s", result.summary())
     return result
@@ -387,12 +415,14 @@ def reconstruct(source, *, out: str | Path | None = None, config: PipelineConfig
 
 
 def run_stages(prepared: PreparedInput, net, config: PipelineConfig, device: torch.device,
-               cache_root: Path | None, timer: StageTimer) -> tuple[Reconstruction, int]:
-    """Pairs → inference → flow → alignment for prepared input; returns (reconstruction, pairs run)."""
+               cache_root: Path | None, timer: StageTimer, flow=None) -> tuple[Reconstruction, int]:
+    """Pairs → inference → flow → alignment for prepared input; returns (reconstruction, pairs run).
+
+    ``flow``: the flow backend (:func:`flow_backend`), loaded now when None."""
     views = prepared.views
     return align_views(views, net, build_graph(config.graph, len(views)), align_config(config), device=device,
                        precision=config.precision, batch_size=config.batch_size,
-                       flow_fn=load_flow(config, device, views.rgb, cache_root), cache_root=cache_root,
+                       flow_fn=load_flow(config, device, views.rgb, cache_root, flow), cache_root=cache_root,
                        mono_depth=prepared.mono_depth, known_intrinsics=known_intrinsics(config, views),
                        timer=timer, progress=config.progress)
 
@@ -458,14 +488,49 @@ def align_views(views, net, graph, aconf, *, device: torch.device, precision: st
     return rec, pairs_run
 
 
+def input_entries(prepared: PreparedInput) -> list[dict[str, Any]]:
+    """``manifest.json`` inputs read by the run, each ``{"role", "path", "bytes", "sha256"}``: the
+    video or every frame file read, then every depth-prior file read (external priors) or
+    ``{"role": "depth_prior_model", "source"}`` for a prior model."""
+    from align3r.export.manifest import describe_inputs
+
+    video = [] if prepared.files else [prepared.source]
+    entries = [{"role": "video", **d} for d in describe_inputs(video)]
+    entries += [{"role": "frame", **d} for d in describe_inputs(prepared.files)]
+    sources = list(dict.fromkeys(prepared.prior_sources))  # unique, in frame order
+    files = [s for s in sources if Path(s).is_file()]
+    entries += [{"role": "depth_prior", **d} for d in describe_inputs(files)]
+    entries += [{"role": "depth_prior_model", "source": s} for s in sources if s not in files]
+    return entries
+
+
+def load_network(model: str, device: torch.device) -> tuple[Any, dict[str, str]]:
+    """The network ``model`` names (``align3r.model.load_model``) and where it was read from,
+    ``{"path", "kind"}`` for the manifest."""
+    from align3r.model.checkpoint import build_network, read_checkpoint
+
+    loaded = read_checkpoint(model, device)  # not kept: its state dict would be a second copy of the weights
+    return build_network(loaded, device=device), {"path": str(loaded.path.absolute()), "kind": loaded.kind}
+
+
+def checkpoint_entry(net, checkpoint: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The manifest's entry for the network: where it was read from (:func:`load_network`; unknown
+    for a network passed in) and a fingerprint of its weights (a checkpoint is GBs: not hashed whole)."""
+    from align3r.cache import module_fingerprint
+
+    return {"role": "checkpoint", **(checkpoint or {}), "weights_fingerprint": module_fingerprint(net)}
+
+
 def write_outputs(out: str | Path, rec: Reconstruction, prepared: PreparedInput, config: PipelineConfig,
-                  timer: StageTimer) -> Path:
+                  timer: StageTimer, inputs: list[dict[str, Any]] | None = None) -> Path:
+    """Export ``rec`` to ``out`` with the manifest's inputs (default :func:`input_entries`),
+    settings and timings."""
     from align3r.export import ExportOptions, OriginalResolution, write_reconstruction
 
     frames = None if prepared.original_frames is None else np.stack(prepared.original_frames)
     original = OriginalResolution.from_view_geometry(prepared.views.geometry, frames=frames)
     manifest: Mapping[str, Any] = {
-        "inputs": [str(prepared.source)] if prepared.source.is_file() else [],
+        "inputs": input_entries(prepared) if inputs is None else inputs,
         "settings": {"pipeline": config.to_dict(), "align": asdict(align_config(config)),
                      "frame_indices": prepared.indices.tolist()},
         "timings": dict(timer.seconds),

@@ -49,11 +49,13 @@ def synthetic_frame(index: int, height: int, width: int, texture: np.ndarray | N
 
 
 def write_synthetic_video(path: Path, num_frames: int, height: int, width: int, *, fps: int = 30,
-                          gop: int = 30, codec: str = "libx264", rotation: int = 0) -> Path:
+                          gop: int = 30, codec: str = "libx264", rotation: int = 0,
+                          bit_rate: int | None = None) -> Path:
     """Encode ``num_frames`` synthetic frames with PyAV (one frame in memory at a time).
 
     ``gop``: key-frame interval (seeking granularity). ``rotation``: display rotation written to the
-    container (counter-clockwise degrees, as players apply it).
+    container (counter-clockwise degrees, as players apply it). ``bit_rate``: bits/s for codecs
+    without ``crf`` (e.g. mpeg4, whose default is coarse).
     """
     with av.open(str(path), "w") as container:
         stream = container.add_stream(codec, rate=fps)
@@ -61,6 +63,8 @@ def write_synthetic_video(path: Path, num_frames: int, height: int, width: int, 
         stream.gop_size = gop
         if codec == "libx264":
             stream.options = {"preset": "ultrafast", "crf": "18"}
+        if bit_rate is not None:
+            stream.bit_rate = bit_rate
         if rotation:
             stream.set_display_rotation(rotation)
         texture = _texture(height, width)

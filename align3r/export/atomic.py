@@ -224,8 +224,9 @@ def staged_directory(target: Path, *, overwrite: bool, marker: str, seed_from: P
         if not target.is_dir():
             raise OutputError(f"{target} exists and is not a directory; choose another output path")
         if not overwrite and (seed_from is None or Path(seed_from).absolute() != target):
-            raise OutputError(f"{target} already exists; pass --overwrite (overwrite=True) to replace "
-                              "it, or choose another output directory")
+            raise OutputError(f"{target} already exists; allow replacing it (align3r infer: overwrite=true, "
+                              "align3r export: --overwrite, Python: overwrite=True), or choose another output "
+                              "directory")
         if not _is_replaceable(target, marker):
             raise OutputError(f"{target} is a non-empty directory that is not an align3r output "
                               f"(no {marker}); refusing to replace it — choose another output directory")

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from align3r.align.types import Reconstruction
+from align3r.errors import InputError
 from align3r.export import images, layout
 from align3r.export.atomic import atomic_path, staged_directory, write_bytes, write_text
 from align3r.export.cameras import format_tum, intrinsics_json
@@ -301,11 +302,12 @@ class _Run:
 
 
 def resolve_formats(formats: str | Iterable[str]) -> list[str]:
-    """``"all"`` or names from :data:`FORMATS` -> list in writing order (ValueError on unknown)."""
+    """``"all"`` or names from :data:`FORMATS` -> list in writing order (``InputError`` on unknown)."""
     wanted = set(FORMATS) if formats == "all" else {formats} if isinstance(formats, str) else set(formats)
     unknown = wanted - set(FORMATS)
     if unknown:
-        raise ValueError(f"unknown output formats {sorted(unknown)}; choose from {list(FORMATS)} or 'all'")
+        raise InputError(f"unknown output formats {sorted(unknown)}; choose from {', '.join(FORMATS)}, or all "
+                         "(the core is always written)")
     return [f for f in FORMATS if f in wanted]
 
 
@@ -352,7 +354,7 @@ def write_reconstruction(out_dir: str | os.PathLike, recon: Reconstruction, *, r
     Returns:
         The absolute output directory.
     Raises:
-        ValueError: inconsistent shapes / unknown formats (nothing is written).
+        ValueError: inconsistent shapes, or unknown formats (``InputError``); nothing is written.
         OutputError: target exists (without ``overwrite``), disk full, no permission — any
             previous output is left intact.
     """

@@ -31,6 +31,8 @@ class Frame:
       with a known rate; None for a folder without one.
     - ``name``: file stem for images, ``frame_%06d`` (source index) for videos.
     - ``focal_px``: focal in pixels from the EXIF 35 mm focal, or None (always None for videos).
+    - ``path``: the image file (None for video frames); files kept beside the frames, such as the
+      official prior caches, are found from it.
     """
 
     image: np.ndarray
@@ -38,6 +40,7 @@ class Frame:
     timestamp: float | None
     name: str
     focal_px: float | None = None
+    path: Path | None = None
 
 
 @dataclass
@@ -241,7 +244,7 @@ def _iter_image_frames(chosen: list[int], paths: list[Path], folder_fps: float |
     for index, path in zip(chosen, paths):
         image, focal = read_image(path)
         timestamp = None if folder_fps is None else index / folder_fps
-        yield Frame(image, index, timestamp, path.stem, focal)
+        yield Frame(image, index, timestamp, path.stem, focal, path)
 
 
 def read_frames(source, *, stride: int = 1, fps: float | None = None, start: int = 0,
@@ -260,7 +263,7 @@ def read_frames(source, *, stride: int = 1, fps: float | None = None, start: int
     h, w = info.size
     frame_bytes = 3 * h * w
     limit = None if max_memory_gib is None else max_memory_gib * 2**30
-    expected = _expected_count(info, stride, fps, start, max_frames)
+    expected = expected_count(info, stride, fps, start, max_frames)
     if limit is not None and expected is not None and expected * frame_bytes > limit:
         raise InputError(f"{info.path}: {expected} frames of {w}x{h} would take "
                          f"{expected * frame_bytes / 2**30:.1f} GiB, over max_memory_gib={max_memory_gib}; "
@@ -290,8 +293,11 @@ def read_frames(source, *, stride: int = 1, fps: float | None = None, start: int
     )
 
 
-def _expected_count(info: SourceInfo, stride: int, fps: float | None, start: int,
-                    max_frames: int | None) -> int | None:
+def expected_count(info: SourceInfo, stride: int, fps: float | None, start: int,
+                   max_frames: int | None) -> int | None:
+    """How many frames the sampling selects from ``info`` (estimated when sampling a video by fps;
+    ``max_frames`` or None when the header does not give the length): for progress bars and
+    memory checks."""
     if info.num_frames is None:
         return max_frames
     remaining = max(info.num_frames - start, 0)

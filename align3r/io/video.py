@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -24,6 +25,7 @@ log = logging.getLogger(__name__)
 
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".avi", ".webm", ".mkv", ".m4v")
 _TRUNCATED_FRACTION = 0.9  # fewer decodable frames than this share of the declared count → error
+_ESTIMATE_SLACK = 0.02  # shortfall below an estimated count (duration × rate) that is not warned about
 _FIX = ("re-download it, or re-encode it (e.g. `ffmpeg -i in.mp4 -c:v libx264 out.mp4`), or extract "
         "its frames to a folder")
 
@@ -91,12 +93,31 @@ def check_video_readable(path: Path) -> None:
     _open(path).close()
 
 
-def _declared_frames(stream) -> int | None:
-    if stream.frames:
-        return int(stream.frames)
-    if stream.duration is not None and stream.average_rate:
-        return round(float(stream.duration * stream.time_base * stream.average_rate))
+def _duration(container, stream) -> float | None:
+    """Seconds of the video stream: its own duration, else its ``DURATION`` tag (Matroska / WebM
+    write one per stream, ``HH:MM:SS.nnnnnnnnn``), else the container's when the video is its only
+    stream (an audio track may outlast the video)."""
+    if stream.duration is not None:
+        return float(stream.duration * stream.time_base)
+    try:
+        hours, minutes, seconds = stream.metadata.get("DURATION", "").split(":")
+        return 3600 * int(hours) + 60 * int(minutes) + float(seconds)
+    except ValueError:  # no tag, or not in that form
+        pass
+    if container.duration and len(container.streams) == 1:
+        return container.duration / av.time_base
     return None
+
+
+def _frame_count(container, stream) -> tuple[int | None, bool]:
+    """(frame count, whether the header states it exactly). Containers without a count (Matroska,
+    WebM) get an estimate from the duration × average rate; None if neither is known."""
+    if stream.frames:
+        return int(stream.frames), True
+    duration, rate = _duration(container, stream), stream.average_rate
+    if duration and rate:
+        return round(duration * float(rate)), False
+    return None, False
 
 
 def probe_video(path: Path) -> VideoInfo:
@@ -105,8 +126,7 @@ def probe_video(path: Path) -> VideoInfo:
     try:
         stream = container.streams.video[0]
         rate = stream.average_rate or stream.guessed_rate
-        duration = (float(stream.duration * stream.time_base) if stream.duration is not None
-                    else (container.duration / av.time_base if container.duration else None))
+        duration = _duration(container, stream)
         rotation = 0
         try:
             first = next(container.decode(stream), None)
@@ -118,8 +138,8 @@ def probe_video(path: Path) -> VideoInfo:
         h, w = first.height, first.width
         if rotation in (90, 270):
             h, w = w, h
-        return VideoInfo(path, _declared_frames(stream), float(rate) if rate else None, duration, h, w, rotation,
-                         stream.codec_context.name)
+        return VideoInfo(path, _frame_count(container, stream)[0], float(rate) if rate else None, duration, h, w,
+                         rotation, stream.codec_context.name)
     finally:
         container.close()
 
@@ -176,7 +196,7 @@ def iter_video(path: Path, *, start: int = 0, threads: bool = True) -> Iterator[
     if threads:
         stream.thread_type = "AUTO"  # frame + slice threads: several times faster on H.264/HEVC
     clock = _Clock(stream)
-    declared = _declared_frames(stream)
+    declared, exact = _frame_count(container, stream)
     previous, shape, rotation = -1, None, 0
     try:
         for frame in _frames_from(container, stream, clock, start):
@@ -196,8 +216,12 @@ def iter_video(path: Path, *, start: int = 0, threads: bool = True) -> Iterator[
         container.close()
     if previous < 0 and start == 0:
         raise InputError(f"video {path} contains no decodable frame; {_FIX}")
-    if declared and 0 <= previous < declared - 1:
-        message = f"video {path} ended after {previous + 1} of the {declared} frames its header declares"
-        if previous + 1 < _TRUNCATED_FRACTION * declared:
-            raise InputError(f"{message}: the file is truncated or corrupt; {_FIX}")
-        log.warning("%s (some frames could not be decoded)", message)
+    if declared and previous >= 0:
+        # an estimate from the duration may be a frame or two off (rounding, variable rates)
+        slack = 0 if exact else max(2, math.ceil(_ESTIMATE_SLACK * declared))
+        if previous + 1 < declared - slack:
+            what = "frames its header declares" if exact else "frames its duration implies (an estimate)"
+            message = f"video {path} ended after {previous + 1} of the {declared} {what}"
+            if previous + 1 < _TRUNCATED_FRACTION * declared:
+                raise InputError(f"{message}: the file is truncated or corrupt; {_FIX}")
+            log.warning("%s (some frames could not be decoded)", message)

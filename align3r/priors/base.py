@@ -49,6 +49,7 @@ class PriorSource(ABC):
         images: Sequence[np.ndarray],
         focal_px: Sequence[float | None] | None = None,
         frame_names: Sequence[str] | None = None,
+        frame_indices: Sequence[int] | None = None,
     ) -> Iterator[DepthPrior]:
         """Yield one prior per image, in order, at each image's resolution.
 
@@ -57,6 +58,9 @@ class PriorSource(ABC):
             focal_px: N known focal lengths in px (e.g. from EXIF) or None per frame/overall.
             frame_names: N frame file names or paths (used by file-based sources to find
                 their files; models ignore them).
+            frame_indices: N source indices (frame number in the video, position in the image
+                folder), so file sources that match files by order pick the same file for a
+                frame whatever the sampling or chunking; models ignore them. None: 0..N-1.
         """
 
     def predict(
@@ -64,12 +68,22 @@ class PriorSource(ABC):
         images: Sequence[np.ndarray],
         focal_px: Sequence[float | None] | None = None,
         frame_names: Sequence[str] | None = None,
+        frame_indices: Sequence[int] | None = None,
     ) -> list[DepthPrior]:
         """All priors as a list (see :meth:`predict_iter`; prefer that for long videos)."""
-        return list(self.predict_iter(images, focal_px, frame_names))
+        return list(predict_iter_of(self, images, focal_px, frame_names, frame_indices))
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.identity})"
+
+
+def predict_iter_of(source: PriorSource, images, focal_px=None, frame_names=None,
+                    frame_indices=None) -> Iterator[DepthPrior]:
+    """``source.predict_iter``, handing ``frame_indices`` on only when given: sources that match
+    nothing by order may implement the older three-argument signature."""
+    if frame_indices is None:
+        return source.predict_iter(images, focal_px, frame_names)
+    return source.predict_iter(images, focal_px, frame_names, frame_indices=frame_indices)
 
 
 def check_image(image: np.ndarray, index: int) -> np.ndarray:
@@ -113,6 +127,18 @@ def check_names(frame_names: Sequence[str] | None, count: int) -> list[str] | No
     if len(names) != count:
         raise InputError(f"got {len(names)} frame names for {count} frames")
     return names
+
+
+def check_indices(frame_indices: Sequence[int] | None, count: int) -> list[int] | None:
+    """Normalise ``frame_indices`` to ``count`` source indices >= 0 (or None)."""
+    if frame_indices is None:
+        return None
+    indices = [int(i) for i in frame_indices]
+    if len(indices) != count:
+        raise InputError(f"got {len(indices)} frame indices for {count} frames")
+    if any(i < 0 for i in indices):
+        raise InputError(f"frame indices must be >= 0, got {min(indices)}")
+    return indices
 
 
 def same_size_batches(images: Sequence[np.ndarray], batch_size: int) -> Iterator[tuple[list[int], list[np.ndarray]]]:

@@ -13,21 +13,23 @@ Matching files to frames (:class:`FolderPrior`)
     stem and ``.color _color -color .rgb _rgb -rgb`` from either (so ``frame-000000.depth.png``
     matches ``frame-000000.color.jpg`` and ``0012_rgb_pred_depth_depthpro.npz`` matches
     ``0012_rgb.jpg``). Without frame names, or if no name matches at all, files are taken in
-    natural sort order (``frame_2`` before ``frame_10``), one per frame, and their count must
-    equal the number of frames. A partial name match is an error, never a silent reordering.
+    natural sort order (``frame_2`` before ``frame_10``): file k for source frame k when the caller
+    gives ``frame_indices`` (the pipeline does), so a stride, a start or chunked calls pick each
+    frame's own file; otherwise one per frame, and their count must equal the number of frames.
+    A partial name match is an error, never a silent reordering.
 
 Invalid pixels (0, negative, NaN, inf; for disparity only negative and non-finite) are filled
-with the nearest valid value by default (``invalid="fill"``; sensor depth such as 7-Scenes has
-7-10 % holes); a map with more than half its pixels invalid, or a constant one, is an
-:class:`~align3r.errors.InputError`. A map whose size differs from the frame's but whose aspect
-ratio matches (within 1 %, e.g. the official Depth Anything caches at
+with the nearest valid value by default (``invalid="fill"``, logged as a warning; sensor depth
+such as 7-Scenes has 7-10 % holes); a map with more than half its pixels invalid
+(:data:`~align3r.priors.pointmap.FILE_MAX_INVALID_FRACTION`; a model's prior may have at most
+5 %), or a constant one, is an :class:`~align3r.errors.InputError`. A map whose size differs from
+the frame's but whose aspect ratio matches (within 1 %, e.g. the official Depth Anything caches at
 518 x 924 for 854 x 480 frames) is resized bilinearly, its focal scaled by the width ratio; any
 other size is an error naming the file.
 """
 
 from __future__ import annotations
 
-import logging
 import re
 import zipfile
 from collections.abc import Iterator
@@ -38,12 +40,11 @@ import numpy as np
 from natsort import natsorted
 
 from align3r.errors import InputError
-from align3r.priors.base import PriorSource, check_focals, check_image, check_names
+from align3r.priors.base import PriorSource, check_focals, check_image, check_indices, check_names
 from align3r.priors.official_cache import OFFICIAL_KINDS, frame_stem, official_cache_path
+from align3r.priors.pointmap import FILE_MAX_INVALID_FRACTION, repair_depth, valid_prior_mask
 from align3r.priors.resample import resize_array
 from align3r.priors.types import DepthPrior
-
-logger = logging.getLogger(__name__)
 
 DEPTH_FILE_SUFFIXES = (".npy", ".npz", ".png")
 _OFFICIAL_SUFFIX = re.compile(r"_pred_depth_(?P<name>[A-Za-z0-9]+)$")
@@ -51,7 +52,6 @@ _FRAME_TAGS = (".color", "_color", "-color", ".rgb", "_rgb", "-rgb")
 _DEPTH_TAGS = (".depth", "_depth", "-depth")
 _FOCAL_KEYS = ("focallength_px", "focal_px")
 MAX_ASPECT_MISMATCH = 0.01  # as the point-map builder's tolerance (align3r.priors.pointmap)
-DEFAULT_MAX_INVALID_FRACTION = 0.5
 
 Kind = Literal["depth", "disparity"]
 
@@ -123,25 +123,19 @@ def _read_png16(path: Path, scale: float | None) -> np.ndarray:
 
 
 def fill_invalid(depth: np.ndarray, kind: Kind, path: str | Path, policy: Literal["fill", "error"] = "fill",
-                 max_invalid_fraction: float = DEFAULT_MAX_INVALID_FRACTION) -> np.ndarray:
-    """Replace invalid pixels by the nearest valid one (``policy="fill"``) or raise (``"error"``).
+                 max_invalid_fraction: float = FILE_MAX_INVALID_FRACTION) -> np.ndarray:
+    """Replace invalid pixels by the nearest valid one (``policy="fill"``, logged as a warning) or
+    raise (``"error"``).
 
     Invalid: non-finite, and ``<= 0`` for depth (sensor holes are 0) or ``< 0`` for disparity
     (0 disparity is a legitimate point at infinity). More than ``max_invalid_fraction`` invalid
-    pixels is an error: such a map is mostly made up."""
-    valid = np.isfinite(depth) & ((depth > 0) if kind == "depth" else (depth >= 0))
-    invalid_fraction = 1.0 - float(valid.mean())
-    if invalid_fraction > max_invalid_fraction or not valid.any():
-        raise InputError(f"{path}: {100 * invalid_fraction:.1f}% of the {kind} pixels are invalid (zero, negative "
-                         f"or NaN), more than the {100 * max_invalid_fraction:.0f}% that can be filled in")
-    if invalid_fraction > 0:
-        if policy == "error":
-            raise InputError(f"{path}: {int((~valid).sum())} invalid {kind} pixels (zero, negative or NaN)")
-        from scipy.ndimage import distance_transform_edt
-
-        logger.info("%s: filling %.1f%% invalid pixels with the nearest valid value", path, 100 * invalid_fraction)
-        nearest = distance_transform_edt(~valid, return_distances=False, return_indices=True)
-        depth = depth[tuple(nearest)]
+    pixels (default 50 %, :data:`~align3r.priors.pointmap.FILE_MAX_INVALID_FRACTION`) is an
+    error: such a map is mostly made up. So is a constant map."""
+    if policy == "error":
+        n_bad = int(np.count_nonzero(~valid_prior_mask(depth, kind)))
+        if n_bad:
+            raise InputError(f"{path}: {n_bad} invalid {kind} pixels (zero, negative or NaN)")
+    depth, _ = repair_depth(depth, kind=kind, max_invalid_fraction=max_invalid_fraction, what=str(path))
     if float(depth.max()) == float(depth.min()):
         raise InputError(f"{path}: the {kind} map is constant ({float(depth.min())}); it carries no geometry")
     return depth
@@ -208,7 +202,7 @@ class _FileSource(PriorSource):
     def _where(self) -> str:
         raise NotImplementedError
 
-    def _files_for(self, count: int, frame_names: list[str] | None) -> list[Path]:
+    def _files_for(self, count: int, frame_names: list[str] | None, frame_indices: list[int] | None) -> list[Path]:
         raise NotImplementedError
 
     def _kind_of(self, path: Path) -> Kind:
@@ -229,9 +223,10 @@ class _FileSource(PriorSource):
             focal = fallback_focal
         return DepthPrior(depth=depth, focal_px=focal, kind=kind, source=str(path))
 
-    def predict_iter(self, images, focal_px=None, frame_names=None) -> Iterator[DepthPrior]:
+    def predict_iter(self, images, focal_px=None, frame_names=None, frame_indices=None) -> Iterator[DepthPrior]:
         focals = check_focals(focal_px, len(images))
-        files = self._files_for(len(images), check_names(frame_names, len(images)))
+        files = self._files_for(len(images), check_names(frame_names, len(images)),
+                                check_indices(frame_indices, len(images)))
         for i, path in enumerate(files):
             frame = check_image(images[i], i)
             yield self.load(path, frame.shape[:2], focals[i])
@@ -291,7 +286,7 @@ class FolderPrior(_FileSource):
                              f"in {self.folder}")
         return natsorted(files, key=lambda p: p.name)
 
-    def _files_for(self, count: int, frame_names: list[str] | None) -> list[Path]:
+    def _files_for(self, count: int, frame_names: list[str] | None, frame_indices: list[int] | None) -> list[Path]:
         by_key: dict[str, Path] = {}
         for path in self.files:
             key = match_key(path.stem)
@@ -310,10 +305,24 @@ class FolderPrior(_FileSource):
                                  f"{match_key(frame_stem(missing))!r} + .npy/.npz/.png)")
         elif self.match == "name":
             raise InputError("matching depth files by name needs the frame names")
-        if len(self.files) != count:
-            raise InputError(f"{self.folder} has {len(self.files)} depth files for {count} frames and their names do "
-                             "not match the frames'; name each file after its frame or give exactly one per frame")
-        return list(self.files)
+        return self._files_in_order(count, frame_indices)
+
+    def _files_in_order(self, count: int, frame_indices: list[int] | None) -> list[Path]:
+        """The k-th file (natural order) for source frame k, so a stride, a start or the caller's
+        chunking picks the same file as frame; without indices, one file per frame given."""
+        if frame_indices is None:
+            if len(self.files) != count:
+                raise InputError(f"{self.folder} has {len(self.files)} depth files for {count} frames and their names "
+                                 "do not match the frames'; name each file after its frame or give exactly one per "
+                                 "frame")
+            return list(self.files)
+        last = max(frame_indices, default=-1)
+        if last >= len(self.files):
+            raise InputError(f"{self.folder} has {len(self.files)} depth files, taken in name order for source frames "
+                             f"0..{len(self.files) - 1} as their names do not match the frames', but source frame "
+                             f"{last} was asked for; give one file per frame of the video or folder (not only the "
+                             "sampled ones), or name each file after its frame")
+        return [self.files[i] for i in frame_indices]
 
 
 class OfficialCachePrior(_FileSource):
@@ -337,12 +346,16 @@ class OfficialCachePrior(_FileSource):
     def _where(self) -> str:
         return f"{self.model}@{self.folder or 'beside the frames'}"
 
-    def _files_for(self, count: int, frame_names: list[str] | None) -> list[Path]:
+    def _files_for(self, count: int, frame_names: list[str] | None, frame_indices: list[int] | None) -> list[Path]:
         if frame_names is None:
             raise InputError("the official caches are found by frame file name; pass frame_names (the frame paths)")
         files = [official_cache_path(name, self.model, self.folder) for name in frame_names]
-        for path in files:
+        for name, path in zip(frame_names, files):
             if not path.is_file():
+                bare = self.folder is None and Path(name).parent == Path(".")
+                hint = (f"; a bare frame name is looked up in the current folder: pass the frame paths, or name the "
+                        f"folder, official-cache:{self.model}:<folder> (a video's frames always need one)"
+                        if bare else "")
                 raise InputError(f"missing official prior cache {path}; compute it with "
-                                 f"`align3r prior <frames> --model {self.model}`")
+                                 f"`align3r prior <frames> --model {self.model}`{hint}")
         return files

@@ -125,7 +125,7 @@ class HFDepthModel(PriorSource):
         self.load()
         return self._processor
 
-    def predict_iter(self, images, focal_px=None, frame_names=None) -> Iterator[DepthPrior]:
+    def predict_iter(self, images, focal_px=None, frame_names=None, frame_indices=None) -> Iterator[DepthPrior]:
         focals = check_focals(focal_px, len(images))
         check_names(frame_names, len(images))
         with tqdm(total=len(images), desc=self.label or self.name, unit="frame", disable=not self.progress,

@@ -27,7 +27,9 @@ Where upstream is fragile we are strict or repair, never silent:
   otherwise ``InputError``;
 - invalid values (NaN, ±inf, and ≤ 0 for depth / < 0 for disparity) are filled with the value of
   the nearest valid pixel when they are at most ``max_invalid_fraction`` of the map (default
-  5 %), otherwise ``InputError``;
+  5 %, :data:`DEFAULT_MAX_INVALID_FRACTION`), otherwise ``InputError``; depth *files* are filled
+  when they are read, up to :data:`FILE_MAX_INVALID_FRACTION` (50 %: sensor depth has holes),
+  so this check then sees a repaired map;
 - a (nearly) constant channel, which upstream turns into NaN, raises ``InputError``.
 """
 
@@ -52,8 +54,19 @@ PRIOR_INPUTS = ("pointmap", "depthmap")
 DISPARITY_FOCAL_PX = 200.0
 """Focal used when a prior has none (upstream's constant for Depth Anything V2; it cancels)."""
 DEFAULT_MAX_INVALID_FRACTION = 0.05
+"""Invalid pixels a prior may have and still be repaired here: more in a model's output means the
+prediction is broken."""
+FILE_MAX_INVALID_FRACTION = 0.5
+"""Invalid pixels a depth file (``align3r.priors.external``) may have and still be filled when read:
+sensor depth has holes (7-Scenes 7–10 %); more than half means the map is mostly made up."""
 ASPECT_TOLERANCE = 0.01
 _MIN_RELATIVE_RANGE = 1e-6
+
+
+def valid_prior_mask(depth: np.ndarray, kind: str = "depth") -> np.ndarray:
+    """(H, W) bool: finite and > 0 for depth (sensor holes are 0), finite and >= 0 for disparity
+    (zero disparity is the far sky)."""
+    return np.isfinite(depth) & ((depth >= 0) if kind == "disparity" else (depth > 0))
 
 
 def repair_depth(depth: np.ndarray, *, kind: str = "depth",
@@ -75,14 +88,14 @@ def repair_depth(depth: np.ndarray, *, kind: str = "depth",
         InputError: too many invalid pixels.
     """
     depth = np.asarray(depth, dtype=np.float32)
-    valid = np.isfinite(depth) & ((depth >= 0) if kind == "disparity" else (depth > 0))
+    valid = valid_prior_mask(depth, kind)
     n_bad = int(depth.size - np.count_nonzero(valid))
     if n_bad == 0:
         return depth, 0
     fraction = n_bad / depth.size
     rule = "finite and >= 0" if kind == "disparity" else "finite and > 0"
     if fraction > max_invalid_fraction or n_bad == depth.size:
-        raise InputError(f"{what}: {fraction:.1%} of its pixels are invalid (NaN, inf or out of range; "
+        raise InputError(f"{what}: {fraction:.1%} of its {kind} pixels are invalid (NaN, inf or out of range; "
                          f"values must be {rule}); at most {max_invalid_fraction:.0%} can be repaired. "
                          "Recompute the prior, or mask the bad pixels with valid values")
     _, (rows, cols) = ndimage.distance_transform_edt(~valid, return_indices=True)

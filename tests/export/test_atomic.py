@@ -105,7 +105,7 @@ def test_an_interrupt_or_bug_midway_also_leaves_previous_outputs(previous, monke
 
 def test_existing_outputs_need_overwrite_and_foreign_folders_are_never_replaced(previous, tmp_path, wall, rgb):
     out, before = previous
-    with pytest.raises(OutputError, match="already exists; pass --overwrite"):
+    with pytest.raises(OutputError, match=r"already exists; allow replacing it \(align3r infer: overwrite=true, align3r export: --overwrite"):
         write_reconstruction(out, wall, rgb=rgb)
     assert snapshot(out) == before
     foreign = tmp_path / "photos"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import shutil
 
 import av
@@ -88,6 +89,82 @@ def test_streaming_yields_frames_one_by_one(short_video):
     first = next(frames)
     assert first.index == 0 and first.image.shape == (64, 96, 3) and first.image.dtype == np.uint8
     assert [f.index for f in frames] == [5, 10, 15]
+
+
+def test_iter_frames_decodes_only_up_to_the_frame_it_yields(short_video, tmp_path, monkeypatch):
+    """Streaming: each frame is handed out as soon as it is decoded (a list built up front would
+    have decoded all 40 frames before the first one comes out)."""
+    import align3r.io.frames as frames_module
+    import align3r.io.video as video_module
+
+    decoded = 0
+
+    def counted(generator):
+        nonlocal decoded
+        for item in generator:
+            decoded += 1
+            yield item
+
+    raw = video_module._frames_from
+    monkeypatch.setattr(video_module, "_frames_from", lambda *args: counted(raw(*args)))
+    stream = iter_frames(short_video, stride=5)
+    assert [(next(stream).index, decoded) for _ in range(3)] == [(0, 1), (5, 6), (10, 11)]
+    stream.close()
+
+    for k in range(6):
+        _save(tmp_path / f"{k}.png", synthetic_frame(k, 16, 24))
+    read = frames_module.read_image
+    calls = []
+    monkeypatch.setattr(frames_module, "read_image", lambda path: calls.append(path) or read(path))
+    images = iter_frames(tmp_path)
+    assert next(images).name == "0" and len(calls) == 1
+
+
+# tiny clips of every container the docs list (encoders of the av wheel), and a WebP folder
+_CONTAINERS = [(".mov", "mpeg4"), (".avi", "mpeg4"), (".webm", "libvpx"), (".mkv", "ffv1"), (".webp", None)]
+
+
+@pytest.mark.parametrize(("suffix", "codec"), _CONTAINERS)
+def test_containers_and_webp_frames_sampled_by_stride_and_fps(tmp_path, suffix, codec):
+    count, height, width = 30, 48, 64
+    source = [synthetic_frame(k, height, width) for k in range(count)]
+    if codec is None:
+        path, rate = tmp_path / "frames", {"folder_fps": 30}
+        path.mkdir()
+        for k, image in enumerate(source):
+            _save(path / f"{k}{suffix}", image, quality=90)
+    else:
+        path, rate = tmp_path / f"clip{suffix}", {}
+        write_synthetic_video(path, count, height, width, codec=codec, gop=8, bit_rate=4_000_000)
+        assert probe(path).num_frames == count
+    for seq, expected in ((read_frames(path, stride=4, start=1, **rate), np.arange(1, count, 4)),
+                          (read_frames(path, fps=10, **rate), np.arange(0, count, 3))):
+        np.testing.assert_array_equal(seq.indices, expected)
+        assert seq.original_size == (height, width)
+        np.testing.assert_allclose(seq.timestamps, expected / 30, atol=1e-3)
+        for image, k in zip(seq.images, expected):
+            errors = [np.abs(image.astype(np.int16) - source[j]).mean() for j in (k - 1, k, k + 1) if 0 <= j < count]
+            own = np.abs(image.astype(np.int16) - source[k]).mean()
+            # ~7 grey levels: 4:2:0 chroma of a noisy texture; the neighbours are 2x further
+            assert own < 10 and own == min(errors) and sorted(errors)[1] > 2 * own
+
+
+@pytest.mark.parametrize(("suffix", "codec"), [(".mkv", "libx264"), (".webm", "libvpx")])
+def test_truncated_matroska_and_webm_are_detected_from_their_duration(tmp_path, caplog, suffix, codec):
+    """Matroska / WebM headers hold no frame count: the duration × rate estimate stands in for it,
+    for the truncation check and for the memory check before decoding."""
+    full = write_synthetic_video(tmp_path / f"full{suffix}", 30, 48, 64, codec=codec)
+    with caplog.at_level(logging.WARNING, logger="align3r"):
+        assert probe(full).num_frames == 30 and len(read_frames(full)) == 30
+    assert not caplog.records  # an estimate that holds raises no false alarm
+    data = full.read_bytes()
+    cut = tmp_path / f"cut{suffix}"
+    cut.write_bytes(data[: len(data) // 2])
+    assert probe(cut).num_frames == 30  # the duration survives: it is in the header
+    with pytest.raises(InputError, match=r"ended after \d+ of the 30 frames its duration implies.*truncated"):
+        read_frames(cut)
+    with pytest.raises(InputError, match=r"30 frames of 64x48 would take"):  # refused before decoding
+        read_frames(cut, max_memory_gib=1e-5)
 
 
 def test_video_rotation_is_applied(tmp_path):

@@ -98,8 +98,24 @@ def test_missing_weights_offline_names_the_repo_and_the_folder(tmp_path, previou
     monkeypatch.setenv("ALIGN3R_CHECKPOINTS", str(tmp_path / "empty_checkpoints"))
     out, before = previous
     overrides = [o for o in fast_overrides() if not o.startswith("model=")] + ["model=align3r-depthpro"]
-    _fails(capsys, ["infer", str(clip), "--out", str(out), *overrides],
-           "cyun9286/Align3R_DepthPro_ViTLarge_BaseDecoder_512_dpt", "checkpoints")
+    repo = "cyun9286/Align3R_DepthPro_ViTLarge_BaseDecoder_512_dpt"
+    # the Hub repo, the file to fetch, the local folder it goes into, and the Hub cache it is looked up in
+    _fails(capsys, ["infer", str(clip), "--out", str(out), *overrides], f"Hub repo '{repo}'", "'align3r_depthpro.pth'",
+           f"into '{tmp_path / 'empty_checkpoints'}'", f"HF_HUB_CACHE={tmp_path / 'empty_hub'}")
+    assert _digest(out) == before
+
+
+def test_unknown_output_format_fails_before_any_work(previous, capsys, clip, fast_overrides, monkeypatch):
+    def no_work(*args, **kwargs):
+        raise AssertionError("weights were loaded or frames decoded before the formats were checked")
+
+    monkeypatch.setattr("align3r.model.checkpoint.read_checkpoint", no_work)
+    monkeypatch.setattr("align3r.pipeline.prepare_input", no_work)
+    out, before = previous
+    assert main(["infer", str(clip), "--out", str(out), "--quiet", *fast_overrides("formats=[ply,mesh]")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == ("align3r infer: error: unknown output formats ['mesh']; choose from depth_png, depth_preview, "
+                   "confidence_png, original_depth, ply, glb, colmap, video, or all (the core is always written)")
     assert _digest(out) == before
 
 
@@ -145,34 +161,50 @@ def test_full_disk_keeps_the_previous_outputs(previous, capsys, clip, fast_overr
     assert not [p for p in out.parent.iterdir() if p.name.startswith("out.tmp")]
 
 
-def test_gpu_out_of_memory_backs_off_then_explains(monkeypatch, clip, tiny_net_dir, tmp_path):
-    """OOM halves the batch and retries; OOM with one pair says to use the long-video mode."""
-    from align3r.inference import OutOfMemory, PairPredictor
-    from align3r.model import Align3RNet, load_model
+def _oom_above(real, limit: int, seen: list[int]):
+    """``real`` (a network method) that raises CUDA's out-of-memory error for batches above ``limit``."""
+
+    def limited(self, first, *rest):
+        seen.append(len(first))
+        if len(first) > limit:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return real(self, first, *rest)
+
+    return limited
+
+
+@pytest.fixture(scope="module")
+def tiny_problem(tiny_net_dir):
+    """A tiny network, 4 random 64x64 views with priors, their complete graph and its predictions."""
+    from align3r.inference import PairPredictor
+    from align3r.model import load_model
     from align3r.pairs import make_graph
 
-    net = load_model(tiny_net_dir)
-    real = Align3RNet.decode_pairs
-    seen: list[int] = []
-
-    def limited(self, frames1, frames2, limit):
-        seen.append(len(frames1))
-        if len(frames1) > limit:
-            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
-        return real(self, frames1, frames2)
-
+    torch.manual_seed(0)
     n = 4
-    img = torch.rand(n, 3, 64, 64) * 2 - 1
-    shape = torch.tensor([[64, 64]] * n)
-    prior = torch.rand(n, 64, 64, 3)
+    net = load_model(tiny_net_dir)
+    inputs = (torch.rand(n, 3, 64, 64) * 2 - 1, torch.tensor([[64, 64]] * n), torch.rand(n, 64, 64, 3))
     graph = make_graph("complete", n)
-    monkeypatch.setattr(Align3RNet, "decode_pairs", lambda s, a, b: limited(s, a, b, 3))
-    preds = PairPredictor(net, img, shape, prior, batch_size=12, progress=False)(graph)
-    assert seen[:3] == [12, 6, 3] and preds.num_edges == graph.num_edges
-    monkeypatch.setattr(Align3RNet, "decode_pairs", real)
-    reference = PairPredictor(net, img, shape, prior, batch_size=12, progress=False)(graph)
-    torch.testing.assert_close(preds.pts3d_i, reference.pts3d_i)
+    reference = PairPredictor(net, *inputs, batch_size=12, progress=False)(graph)
+    return net, inputs, graph, reference
 
-    monkeypatch.setattr(Align3RNet, "decode_pairs", lambda s, a, b: limited(s, a, b, 0))
-    with pytest.raises(OutOfMemory, match="long-video mode"):
-        PairPredictor(net, img, shape, prior, batch_size=4, progress=False)(graph)
+
+@pytest.mark.parametrize("method", ["encode_frames", "decode_pairs"])
+def test_gpu_out_of_memory_backs_off_then_explains(monkeypatch, tiny_problem, method):
+    """OOM while encoding frames or decoding pairs halves the batch and retries; OOM at one item
+    says what to change."""
+    from align3r.inference import OutOfMemory, PairPredictor
+    from align3r.model import Align3RNet
+
+    net, inputs, graph, reference = tiny_problem
+    real, seen = getattr(Align3RNet, method), []
+    monkeypatch.setattr(Align3RNet, method, _oom_above(real, 1 if method == "encode_frames" else 3, seen))
+    preds = PairPredictor(net, *inputs, batch_size=12, progress=False)(graph)
+    assert seen[:3] == ([4, 2, 1] if method == "encode_frames" else [12, 6, 3])
+    assert preds.num_edges == graph.num_edges
+    torch.testing.assert_close(preds.pts3d_i, reference.pts3d_i)
+    torch.testing.assert_close(preds.conf_j, reference.conf_j)
+
+    monkeypatch.setattr(Align3RNet, method, _oom_above(real, 0, []))
+    with pytest.raises(OutOfMemory, match=r"one (frame|pair) per batch .*size=224.*max_frames.*device=cpu"):
+        PairPredictor(net, *inputs, batch_size=4, progress=False)(graph)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import av
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -86,6 +88,95 @@ def test_colmap_and_original_resolution_depth(run_dir):
     assert len([line for line in images if line and not line.startswith("#")]) >= 6
     original = sorted((run_dir / "depth_original").glob("*.npy"))
     assert len(original) == 6 and np.load(original[0]).shape == (480, 854)
+
+
+def _stems(run_dir) -> list[str]:
+    return [f["stem"] for f in json.loads((run_dir / "manifest.json").read_text())["frames"]]
+
+
+def test_depth_and_confidence_pngs_decode_back_with_the_manifest_ranges(run_dir):
+    outputs = json.loads((run_dir / "manifest.json").read_text())["outputs"]
+    scale = outputs["depth_png"]["scale"]
+    lo, hi = outputs["confidence_png"]["log_conf_range"]
+    for stem in _stems(run_dir):
+        depth = np.load(run_dir / "depth" / f"{stem}.npy")
+        png = cv2.imread(str(run_dir / "depth" / f"{stem}.png"), cv2.IMREAD_UNCHANGED)
+        assert png.dtype == np.uint16 and png.shape == depth.shape and (png > 0).all()
+        np.testing.assert_allclose(png / scale, depth, atol=0.51 / scale)  # rounding to the uint16 step
+        preview = cv2.imread(str(run_dir / "depth_preview" / f"{stem}.png"), cv2.IMREAD_UNCHANGED)
+        assert preview.shape == (*depth.shape, 3) and preview.dtype == np.uint8
+        assert len(np.unique(preview.reshape(-1, 3), axis=0)) > 10  # a colour ramp, not a flat image
+        conf = np.load(run_dir / "confidence" / f"{stem}.npy")
+        conf_png = cv2.imread(str(run_dir / "confidence" / f"{stem}.png"), cv2.IMREAD_UNCHANGED)
+        assert conf_png.shape == conf.shape and conf_png.dtype == np.uint8
+        expected = np.clip(np.log(conf), lo, hi)
+        np.testing.assert_allclose(lo + conf_png / 255 * (hi - lo), expected, atol=(hi - lo) / 255 + 1e-6)
+
+
+def test_intrinsics_json_matches_the_npy_at_network_and_original_resolution(run_dir):
+    k = np.load(run_dir / "cameras" / "intrinsics.npy")
+    doc = json.loads((run_dir / "cameras" / "intrinsics.json").read_text())
+    net = doc["network"]
+    assert (net["width"], net["height"]) == (224, 224)
+    assert [f["frame"] for f in net["frames"]] == _stems(run_dir)
+    as_json = np.array([[f["fx"], f["fy"], f["cx"], f["cy"]] for f in net["frames"]])
+    np.testing.assert_allclose(as_json, np.stack([k[:, 0, 0], k[:, 1, 1], k[:, 0, 2], k[:, 1, 2]], 1), rtol=1e-6)
+    original = doc["original"]
+    assert (original["width"], original["height"]) == (854, 480)
+    # the same cameras, K mapped through the resize + crop the manifest records
+    scale_xy = json.loads((run_dir / "manifest.json").read_text())["original"]["scale_xy"]
+    focal = np.array([[f["fx"], f["fy"]] for f in original["frames"]])
+    np.testing.assert_allclose(focal, as_json[:, :2] * scale_xy, rtol=1e-5)
+
+
+def test_colmap_points_parse_as_the_static_scene(run_dir):
+    sparse = run_dir / "colmap" / "sparse" / "0"
+    rows = np.loadtxt(sparse / "points3D.txt", comments="#", ndmin=2)  # ID X Y Z R G B ERROR, no tracks
+    assert rows.shape[1] == 8 and len(rows) > 100 and (rows[:, 7] == 0).all()
+    np.testing.assert_array_equal(rows[:, 0], np.arange(1, len(rows) + 1))
+    static = trimesh.load(run_dir / "pointclouds" / "static_scene.ply")
+    np.testing.assert_allclose(rows[:, 1:4], static.vertices, rtol=1e-6, atol=1e-6)
+    poses = [line.split() for line in (sparse / "images.txt").read_text().splitlines()
+             if line and not line.startswith("#")]  # IMAGE_ID QW QX QY QZ TX TY TZ CAMERA_ID NAME
+    assert len(poses) == 6 and all(len(p) == 10 for p in poses)
+    assert sorted(p[9] for p in poses) == sorted(f.name for f in (run_dir / "colmap" / "images").iterdir())
+
+
+def test_original_resolution_depth_matches_the_source(run_dir):
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    png_scale = manifest["outputs"]["original_depth"]["png_scale"]
+    for stem in _stems(run_dir):
+        depth = np.load(run_dir / "depth_original" / f"{stem}.npy")
+        assert depth.shape == (480, 854) and depth.dtype == np.float32  # the video's resolution
+        png = cv2.imread(str(run_dir / "depth_original" / f"{stem}.png"), cv2.IMREAD_UNCHANGED)
+        valid = np.isfinite(depth)
+        assert 0.3 < valid.mean() < 1  # the centre crop is covered, the cropped sides are NaN
+        assert (png[~valid] == 0).all()
+        np.testing.assert_allclose(png[valid] / png_scale, depth[valid], atol=0.51 / png_scale)
+
+
+def test_manifest_records_inputs_versions_and_timings(run_dir, clip, tiny_net_dir):
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    video, prior_model, checkpoint = manifest["inputs"]
+    assert video == {"role": "video", "path": str(clip.absolute()), "bytes": clip.stat().st_size,
+                     "sha256": "sha256:" + hashlib.sha256(clip.read_bytes()).hexdigest()}
+    assert prior_model["role"] == "depth_prior_model" and prior_model["source"]
+    assert checkpoint["role"] == "checkpoint" and checkpoint["path"] == str(tiny_net_dir.absolute())
+    assert checkpoint["kind"] == "align3r" and len(checkpoint["weights_fingerprint"]) == 32
+    for library in ("align3r", "python", "torch", "numpy", "trimesh", "av"):
+        assert manifest["versions"][library]
+    timings = manifest["timings"]
+    for stage in ("load", "decode", "priors", "views", "inference", "flow", "align"):
+        assert timings[stage] >= 0
+    assert set(timings["export_s"]) >= {"core", "depth_png", "ply", "glb", "colmap", "video"}
+    assert manifest["settings"]["pipeline"]["formats"] == "all"
+
+
+def test_glb_has_the_static_scene_node(run_dir):
+    scene = trimesh.load(run_dir / "scene.glb")
+    assert "static_scene" in scene.graph.nodes
+    static = scene.geometry["static_scene"]
+    assert len(static.vertices) == len(trimesh.load(run_dir / "pointclouds" / "static_scene.ply").vertices)
 
 
 def test_summary_line_names_frames_pairs_and_stage_times(tmp_path, clip, fast_overrides, capsys):

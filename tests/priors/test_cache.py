@@ -10,11 +10,12 @@ import pytest
 from align3r.errors import OutputError
 from align3r.priors.base import PriorSource
 from align3r.priors.cache import PriorCache, cache_key
+from align3r.priors.depth_anything import DepthAnythingPrior
 from align3r.priors.depth_pro import DepthProPrior
 from align3r.priors.external import FolderPrior
 from align3r.priors.types import DepthPrior
 
-from .tiny_models import save_tiny_depth_pro
+from .tiny_models import save_tiny_depth_anything, save_tiny_depth_pro
 
 
 class CountingPrior(PriorSource):
@@ -162,3 +163,34 @@ def test_depth_pro_hits_never_load_the_weights(tmp_path, tiny_depth_pro, frames)
     retrained.predict(frames)
     assert (retrained.stats.hits, retrained.stats.misses) == (0, 2)
     assert DepthProPrior(str(tiny_depth_pro), dtype="bfloat16").identity != fresh.identity
+
+
+def test_depth_anything_hits_never_load_the_weights(tmp_path, tiny_depth_anything, frames):
+    root = tmp_path / "cache"
+    first = PriorCache(DepthAnythingPrior(str(tiny_depth_anything), progress=False, batch_size=3), root)
+    computed = first.predict(frames)
+    assert (first.stats.hits, first.stats.misses) == (0, 3)
+
+    fresh = DepthAnythingPrior(str(tiny_depth_anything), progress=False)
+    again = PriorCache(fresh, root)
+    cached = again.predict(frames)
+    assert (again.stats.hits, again.stats.misses) == (3, 0) and fresh._model is None
+    for a, b in zip(computed, cached):
+        np.testing.assert_array_equal(a.depth, b.depth)
+        assert (b.kind, b.focal_px) == ("disparity", None)
+
+    edited = [f.copy() for f in frames]
+    edited[2][0, 0, 0] ^= 1  # one bit of one pixel: only that frame is recomputed
+    partial = PriorCache(DepthAnythingPrior(str(tiny_depth_anything), progress=False), root)
+    partial.predict(edited)
+    assert (partial.stats.hits, partial.stats.misses) == (2, 1)
+
+    # other weights and another processor backend are other keys
+    other = save_tiny_depth_anything(tmp_path / "other", seed=1)
+    retrained = PriorCache(DepthAnythingPrior(str(other), progress=False, batch_size=3), root)
+    retrained.predict(frames)
+    assert (retrained.stats.hits, retrained.stats.misses) == (0, 3)
+    backend = PriorCache(DepthAnythingPrior(str(tiny_depth_anything), processor_backend="torchvision",
+                                            progress=False), root)
+    backend.predict(frames[:1])
+    assert (backend.stats.hits, backend.stats.misses) == (0, 1)

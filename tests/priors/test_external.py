@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from align3r.errors import InputError
+from align3r.io import make_views
+from align3r.io.view_geometry import compute_view_geometry
+from align3r.pipeline import PipelineConfig, prepare_input
 from align3r.priors import load_prior
 from align3r.priors.external import FolderPrior, OfficialCachePrior, read_depth_file
 from align3r.priors.official_cache import official_cache_ok, official_cache_path, write_official_cache
+from align3r.priors.pointmap import prior_to_view
 from align3r.priors.types import DepthPrior
 
 STEMS = ("00000", "00010")
@@ -43,6 +49,22 @@ def test_official_depth_pro_cache_beside_frames(fixture_frames):
         assert prior.kind == "depth" and prior.focal_px == focal
         np.testing.assert_array_equal(prior.depth, stored["depth"])  # already at 480x854: untouched
         assert prior.source.endswith(f"{path.stem}_pred_depth_depthpro.npz")
+
+
+@pytest.mark.parametrize("model", ["depthpro", "depthanything"])
+def test_official_caches_beside_the_frames_through_the_pipeline(fixtures_dir, fixture_frames, model, tmp_path,
+                                                                monkeypatch):
+    """``official-cache:<name>`` without a folder, as infer.yaml offers it: the pipeline hands the
+    frame paths on, so the caches are found beside the frames, not in the working directory."""
+    paths, images = fixture_frames
+    monkeypatch.chdir(tmp_path)
+    prepared = prepare_input(fixtures_dir / "prior", PipelineConfig(progress=False), load_prior(f"official-cache:{model}"))
+    direct = OfficialCachePrior(model, fixtures_dir / "prior").predict(images, frame_names=[p.stem for p in paths])
+    expected = make_views(images, 512, priors=direct, progress=False).prior_pts3d
+    assert prepared.names == list(STEMS)
+    torch.testing.assert_close(prepared.views.prior_pts3d, expected, rtol=0, atol=0)
+    with pytest.raises(InputError, match=f"official-cache:{model}:<folder>"):  # a video frame's bare name
+        load_prior(f"official-cache:{model}").predict(images[:1], frame_names=["frame_000000"])
 
 
 def test_official_depth_anything_cache_in_a_folder(fixture_frames, fixtures_dir):
@@ -155,6 +177,11 @@ def _small_frames(count: int) -> list[np.ndarray]:
     return [np.full((6, 8, 3), i, np.uint8) for i in range(count)]
 
 
+def _ramp_map(k: int, shape: tuple[int, int] = (6, 8)) -> np.ndarray:
+    """A depth map telling file k apart: a ramp from 10k + 1 to 10k + 2 m across the columns."""
+    return np.broadcast_to(np.linspace(10 * k + 1, 10 * k + 2, shape[1], dtype=np.float32), shape).copy()
+
+
 def test_npy_folder_in_natural_order_without_names(tmp_path):
     for i in (1, 2, 10):
         np.save(tmp_path / f"frame_{i}.npy", np.full((6, 8), float(i), np.float32) + np.eye(6, 8, dtype=np.float32))
@@ -186,11 +213,61 @@ def test_matching_errors_name_what_is_wrong(tmp_path):
         FolderPrior(tmp_path).predict(_small_frames(2), frame_names=["a", "b"])
 
 
+def test_files_in_order_follow_the_source_index_of_each_frame(tmp_path):
+    for i in range(5):
+        np.save(tmp_path / f"{i:04d}.npy", _ramp_map(i))
+    picked = FolderPrior(tmp_path).predict(_small_frames(2), frame_names=["x", "y"], frame_indices=[3, 1])
+    assert [p.source[-8:] for p in picked] == ["0003.npy", "0001.npy"]
+    with pytest.raises(InputError, match=r"5 depth files.*source frame 7 was asked for"):
+        FolderPrior(tmp_path).predict(_small_frames(2), frame_indices=[2, 7])
+
+
+@pytest.mark.parametrize(("stride", "start"), [(1, 0), (3, 2)])
+def test_depth_files_in_order_through_the_pipeline_chunks(tmp_path, stride, start):
+    """40 frames (two pipeline chunks of 32) and depth files 0000.npy.. whose names do not match
+    the frames': file k belongs to source frame k, whatever the stride, start and chunking."""
+    frames, depth = tmp_path / "frames", tmp_path / "depth"
+    frames.mkdir()
+    depth.mkdir()
+    rng = np.random.default_rng(0)
+    for k in range(40):
+        Image.fromarray(rng.integers(0, 256, (6, 8, 3), dtype=np.uint8)).save(frames / f"img_{k:04d}.png")
+        np.save(depth / f"{k:04d}.npy", _ramp_map(k))
+    config = PipelineConfig(size=224, stride=stride, start=start, progress=False)
+    prepared = prepare_input(frames, config, load_prior(f"external:{depth}"), need_mono_depth=True)
+    expected = np.arange(start, 40, stride)
+    np.testing.assert_array_equal(prepared.indices, expected)
+    medians = prepared.mono_depth.flatten(1).median(dim=1).values.numpy()
+    np.testing.assert_allclose(medians, 10 * expected + 1.5, atol=0.2)  # _ramp_map(k) spans 10k+1 .. 10k+2
+    for extra in range(32, 40):  # exactly one chunk's worth of files: no silent reuse
+        (depth / f"{extra:04d}.npy").unlink()
+    with pytest.raises(InputError, match=r"32 depth files.*source frame 3\d was asked for"):
+        prepare_input(frames, config, load_prior(f"external:{depth}"))
+
+
+def test_holes_in_depth_files_are_filled_with_a_warning_up_to_half_the_map(tmp_path, caplog):
+    """One rule per kind of prior, both in ``align3r.priors.pointmap``: a depth file may have up
+    to 50 % holes (sensor depth), a model's prior up to 5 %."""
+    holes = _ramp_map(0, (20, 30))
+    holes[:, :6] = 0.0  # 20 %
+    np.save(tmp_path / "a.npy", holes)
+    with caplog.at_level(logging.WARNING, logger="align3r"):
+        [filled] = FolderPrior(tmp_path).predict([np.zeros((20, 30, 3), np.uint8)], frame_names=["a"])
+    assert (filled.depth > 0).all()
+    assert any(r.levelno == logging.WARNING and "a.npy" in r.getMessage() for r in caplog.records)
+    with pytest.raises(InputError, match="at most 5%"):
+        prior_to_view(DepthPrior(holes, 100.0, "depth"), compute_view_geometry(20, 30, 224))
+    holes[:, :16] = 0.0  # 53 %
+    np.save(tmp_path / "a.npy", holes)
+    with pytest.raises(InputError, match=r"a\.npy: 53\.3% of its depth pixels are invalid.*at most 50%"):
+        FolderPrior(tmp_path).predict([np.zeros((20, 30, 3), np.uint8)], frame_names=["a"])
+
+
 @pytest.mark.parametrize(("make", "message"), [
     (lambda p: np.save(p / "x.npy", np.ones((2, 6, 8), np.float32)), r"x\.npy.*shape \(2, 6, 8\)"),
     (lambda p: np.savez(p / "x.npz", disparity=np.ones((6, 8), np.float32)), r"x\.npz.*no array named 'depth'"),
     (lambda p: (p / "x.npy").write_bytes(b"\x93NUMPY garbage"), r"cannot read depth file .*x\.npy"),
-    (lambda p: np.save(p / "x.npy", np.zeros((6, 8), np.float32)), r"x\.npy.*100\.0% of the depth pixels"),
+    (lambda p: np.save(p / "x.npy", np.zeros((6, 8), np.float32)), r"x\.npy.*100\.0% of its depth pixels.*at most 50%"),
     (lambda p: np.save(p / "x.npy", np.full((6, 8), 3.0, np.float32)), r"x\.npy.*constant"),
 ])
 def test_unreadable_or_wrong_files_name_the_file(tmp_path, make, message):
