@@ -360,6 +360,7 @@ def run_pipeline(source, *, out: str | Path | None = None, config: PipelineConfi
     ``prior_source`` replaces the prior named by the config (any ``align3r.priors`` source)."""
     from align3r.device import resolve_device
     from align3r.export.writer import resolve_formats
+    from align3r.model.checkpoint import load_model_and_source
 
     config = (config or PipelineConfig()).replace(**settings)
     timer = StageTimer()
@@ -378,7 +379,7 @@ def run_pipeline(source, *, out: str | Path | None = None, config: PipelineConfi
         flow = flow_backend(config, device)  # missing RAFT weights fail before the priors, not after
         checkpoint = None
         if net is None:
-            net, checkpoint = load_network(config.model, device)
+            net, checkpoint = load_model_and_source(config.model, device)
         net = net.to(device).eval()
         if prior_source is None and net.config.with_prior:
             prior_source = load_prior_source(config, device, cache_root)
@@ -504,17 +505,8 @@ def input_entries(prepared: PreparedInput) -> list[dict[str, Any]]:
     return entries
 
 
-def load_network(model: str, device: torch.device) -> tuple[Any, dict[str, str]]:
-    """The network ``model`` names (``align3r.model.load_model``) and where it was read from,
-    ``{"path", "kind"}`` for the manifest."""
-    from align3r.model.checkpoint import build_network, read_checkpoint
-
-    loaded = read_checkpoint(model, device)  # not kept: its state dict would be a second copy of the weights
-    return build_network(loaded, device=device), {"path": str(loaded.path.absolute()), "kind": loaded.kind}
-
-
 def checkpoint_entry(net, checkpoint: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """The manifest's entry for the network: where it was read from (:func:`load_network`; unknown
+    """The manifest's entry for the network: where it was read from (``load_model_and_source``; unknown
     for a network passed in) and a fingerprint of its weights (a checkpoint is GBs: not hashed whole)."""
     from align3r.cache import module_fingerprint
 

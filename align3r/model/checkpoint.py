@@ -250,9 +250,16 @@ def load_model(source: str | os.PathLike, device: torch.device | str = "cpu",
     ``dtype`` (e.g. ``torch.bfloat16``) stores the transformer in that dtype; heads stay float32.
     Raises ``CheckpointError`` (``OfflineError`` when weights are missing offline).
     """
+    return load_model_and_source(source, device, dtype)[0]
+
+
+def load_model_and_source(source: str | os.PathLike, device: torch.device | str = "cpu",
+                          dtype: torch.dtype | None = None) -> tuple[Align3RNet, dict[str, str]]:
+    """:func:`load_model`, plus where the weights were read from: ``{"path", "kind"}``."""
     loaded = read_checkpoint(source, device)
+    origin = {"path": str(Path(loaded.path).absolute()), "kind": loaded.kind}
     try:
-        return build_network(loaded, device=device, dtype=dtype)
+        return build_network(loaded, device=device, dtype=dtype), origin
     except CheckpointError as exc:
         entry = REGISTRY.get(str(source)) if isinstance(source, str) else None
         if entry is None:
