@@ -71,19 +71,10 @@ class PriorSource(ABC):
         frame_indices: Sequence[int] | None = None,
     ) -> list[DepthPrior]:
         """All priors as a list (see :meth:`predict_iter`; prefer that for long videos)."""
-        return list(predict_iter_of(self, images, focal_px, frame_names, frame_indices))
+        return list(self.predict_iter(images, focal_px, frame_names, frame_indices))
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.identity})"
-
-
-def predict_iter_of(source: PriorSource, images, focal_px=None, frame_names=None,
-                    frame_indices=None) -> Iterator[DepthPrior]:
-    """``source.predict_iter``, handing ``frame_indices`` on only when given: sources that match
-    nothing by order may implement the older three-argument signature."""
-    if frame_indices is None:
-        return source.predict_iter(images, focal_px, frame_names)
-    return source.predict_iter(images, focal_px, frame_names, frame_indices=frame_indices)
 
 
 def check_image(image: np.ndarray, index: int) -> np.ndarray:

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from align3r.atomic import atomic_path
-from align3r.priors.base import PriorSource, check_focals, check_image, check_names, predict_iter_of
+from align3r.priors.base import PriorSource, check_focals, check_image, check_names
 from align3r.priors.types import DepthPrior
 
 logger = logging.getLogger(__name__)
@@ -88,7 +88,7 @@ class PriorCache(PriorSource):
 
     def predict_iter(self, images, focal_px=None, frame_names=None, frame_indices=None) -> Iterator[DepthPrior]:
         if not self.prior.cacheable:
-            yield from predict_iter_of(self.prior, images, focal_px, frame_names, frame_indices)
+            yield from self.prior.predict_iter(images, focal_px, frame_names, frame_indices)
             return
         focals = check_focals(focal_px, len(images))
         names = check_names(frame_names, len(images))

@@ -31,7 +31,7 @@ class CountingPrior(PriorSource):
     def identity(self) -> str:
         return f"counting|{self.setting}"
 
-    def predict_iter(self, images, focal_px=None, frame_names=None):
+    def predict_iter(self, images, focal_px=None, frame_names=None, frame_indices=None):
         images = list(images)
         self.calls.append(len(images))
         focals = focal_px or [None] * len(images)

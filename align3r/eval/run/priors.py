@@ -46,7 +46,7 @@ class CacheFilesPrior(PriorSource):
     def identity(self) -> str:
         return f"official-cache|{self.kind}|{self.paths[0].parent if self.paths else ''}"
 
-    def predict_iter(self, images, focal_px=None, frame_names=None) -> Iterator[DepthPrior]:
+    def predict_iter(self, images, focal_px=None, frame_names=None, frame_indices=None) -> Iterator[DepthPrior]:
         if len(images) != len(self.paths):
             raise InputError(f"{len(self.paths)} prior files for {len(images)} frames")
         for i, (image, path) in enumerate(zip(images, self.paths)):
