@@ -43,3 +43,13 @@ def _offline_hub(monkeypatch, tmp_path_factory):
     monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
     monkeypatch.setenv("HF_HUB_DISABLE_TELEMETRY", "1")
     monkeypatch.setenv("ALIGN3R_OFFLINE", "1")  # torchvision / torch-hub weight downloads too
+
+
+def pytest_collection_modifyitems(config, items):
+    """``@pytest.mark.cuda`` tests run only where a CUDA device exists (never in CI)."""
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="no CUDA device")
+    for item in items:
+        if item.get_closest_marker("cuda") is not None:
+            item.add_marker(skip)
