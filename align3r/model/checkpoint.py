@@ -9,6 +9,8 @@ Formats read by ``load_model``:
 - a folder with ``config.json`` + ``model.safetensors``: the official Hub layout (constructor
   keywords, 8 DPT alias keys dropped by safetensors) or ours (``save_pretrained``, marked by
   ``"align3r_format"`` in ``config.json``).
+- a training checkpoint of ``align3r train`` (``checkpoint-*.pth``): our key names, the network's
+  ``model_config`` (built with its inference-time patch embedding), optimizer state ignored.
 - a registry short name or a Hub repo id, resolved to one of the above (``registry.py``).
 
 Every key of the file is loaded or is a documented alias (``state_dict.py``); any other
@@ -54,16 +56,12 @@ class LoadedCheckpoint:
     config: Align3RConfig
     state_dict: dict[str, Tensor]
     path: Path
-    kind: str  # "official-pth" | "official-hub" | "align3r"
+    kind: str  # "official-pth" | "official-hub" | "align3r" | "align3r-train"
 
 
 # --- reading ------------------------------------------------------------------------------------
-def read_official_pth(path: str | Path) -> tuple[dict[str, Tensor], str]:
-    """Unpickle an official ``.pth`` safely: ``(state_dict, constructor string)``.
-
-    Refuses (``CheckpointError`` naming them) any pickled global beyond ``argparse.Namespace``.
-    """
-    path = Path(path)
+def _load_pth(path: Path) -> Mapping:
+    """The unpickled dict of a ``.pth`` with a ``model`` state dict (weights-only, allow-listed globals)."""
     if not path.is_file():
         raise CheckpointError(f"checkpoint file {path} does not exist")
     try:
@@ -82,16 +80,46 @@ def read_official_pth(path: str | Path) -> tuple[dict[str, Tensor], str]:
     if not isinstance(ckpt, Mapping) or not isinstance(ckpt.get("model"), Mapping):
         raise CheckpointError(f"{path} is not an official DUSt3R-family checkpoint: expected a dict with 'args' and "
                               f"'model' (the state dict), got {_describe_keys(ckpt)}")
+    return ckpt
+
+
+def _tensor_state_dict(ckpt: Mapping, path: Path) -> dict[str, Tensor]:
+    state_dict = dict(ckpt["model"])
+    bad = sorted(k for k, v in state_dict.items() if not isinstance(v, Tensor))
+    if bad:
+        raise CheckpointError(f"{path}: state-dict entries that are not tensors: {bad[:10]}")
+    return state_dict
+
+
+def read_official_pth(path: str | Path) -> tuple[dict[str, Tensor], str]:
+    """Unpickle an official ``.pth`` safely: ``(state_dict, constructor string)``.
+
+    Refuses (``CheckpointError`` naming them) any pickled global beyond ``argparse.Namespace``.
+    """
+    path = Path(path)
+    return _official_parts(_load_pth(path), path)
+
+
+def _official_parts(ckpt: Mapping, path: Path) -> tuple[dict[str, Tensor], str]:
     args = ckpt.get("args")
     model = args.get("model") if isinstance(args, Mapping) else getattr(args, "model", None)
     if not isinstance(model, str):
         raise CheckpointError(f"{path} has no constructor string in ckpt['args'].model, so its architecture is "
                               f"unknown; convert it with the config of the network it belongs to")
-    state_dict = dict(ckpt["model"])
-    bad = sorted(k for k, v in state_dict.items() if not isinstance(v, Tensor))
-    if bad:
-        raise CheckpointError(f"{path}: state-dict entries that are not tensors: {bad[:10]}")
-    return state_dict, model
+    return _tensor_state_dict(ckpt, path), model
+
+
+def read_pth(path: Path) -> LoadedCheckpoint:
+    """An official ``.pth`` (constructor string in ``args``) or one of our training checkpoints
+    (``checkpoint-*.pth`` from ``align3r train``: our key names and ``model_config``)."""
+    ckpt = _load_pth(path)
+    if isinstance(ckpt.get("model_config"), Mapping):
+        config = Align3RConfig.from_dict(dict(ckpt["model_config"])).for_inference()
+        return LoadedCheckpoint(config, _tensor_state_dict(ckpt, path), path, "align3r-train")
+    state_dict, model_string = _official_parts(ckpt, path)
+    state_dict = official_to_native(state_dict)
+    config = model_from_official_args(model_string, with_prior=has_prior_branch(state_dict))
+    return LoadedCheckpoint(config, state_dict, path, "official-pth")
 
 
 def _unsafe_globals(path: Path) -> list[str]:
@@ -175,10 +203,7 @@ def read_checkpoint(source: str | os.PathLike, device: torch.device | str = "cpu
     elif path.suffix == ".safetensors":
         loaded = read_folder(path.parent, device)
     else:
-        state_dict, model_string = read_official_pth(path)
-        state_dict = official_to_native(state_dict)
-        config = model_from_official_args(model_string, with_prior=has_prior_branch(state_dict))
-        loaded = LoadedCheckpoint(config, state_dict, path, "official-pth")
+        loaded = read_pth(path)
     if entry is not None and entry.with_prior != loaded.config.with_prior:
         kind = "an Align3R checkpoint (with the prior branch)" if entry.with_prior else "a DUSt3R/MonST3R checkpoint"
         raise CheckpointError(f"'{entry.name}' should be {kind}, but {loaded.path} is not; it is probably another "
@@ -216,7 +241,8 @@ def build_network(loaded: LoadedCheckpoint, device: torch.device | str = "cpu",
     expected = {k: v.shape for k, v in net.state_dict().items()}
     what = {"official-pth": "an official checkpoint (.pth with 'args' and 'model') for the",
             "official-hub": "an official Hub checkpoint (config.json + model.safetensors) for the",
-            "align3r": "an align3r checkpoint (save_pretrained / align3r convert) for the"}[loaded.kind]
+            "align3r": "an align3r checkpoint (save_pretrained / align3r convert) for the",
+            "align3r-train": "an align3r training checkpoint (checkpoint-*.pth) for the"}[loaded.kind]
     check_state_dict(expected, loaded.state_dict, str(loaded.path), f"{what} {describe(loaded.config)}")
     target = torch.device(device)
     adoptable = all(t.dtype == torch.float32 and t.device.type == target.type and _owns_storage(t)

@@ -176,6 +176,13 @@ def test_loss_falls_when_overfitting_four_pairs(tiny_set, tmp_path):
 
     net = load_model(out / checkpoint.FINAL_MODEL_DIR)
     assert net.config.patch_embed_cls == "PatchEmbedDust3R" and net.config.head_type == "linear"
+    # the training checkpoints load for inference too (`align3r eval --model runs/x/checkpoint-final.pth`)
+    for name in (checkpoint.FINAL, checkpoint.LAST):
+        same = load_model(out / name)
+        assert same.config == net.config, name
+        theirs = same.state_dict()
+        for key, value in net.state_dict().items():
+            assert torch.equal(theirs[key], value), (name, key)
 
 
 def test_initialises_from_an_official_dust3r_checkpoint(tiny_set, tmp_path, fixtures_dir):
