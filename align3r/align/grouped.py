@@ -119,7 +119,9 @@ def align_grouped(graph: GroupedPairs, predict: Callable[[PairGraph], PairPredic
     Returns:
         :class:`Reconstruction` of all N frames. Keyframes keep the keyframe solution's depth,
         pose and intrinsics; ``loss_history`` is the keyframe alignment's; ``loss_terms`` holds
-        ``{"clip_<k>": history}`` for every clip.
+        ``{"clip_<k>": history}`` for every clip. When one clip holds every frame (a video no
+        longer than a clip, e.g. N = 2..4 with the official rule) it is aligned as one flat
+        problem with ``config`` and its result (loss terms included) is returned as it is.
 
     Memory: one clip's predictions (or the keyframe graph's) at a time plus 5 N H W floats of
     results.
@@ -138,6 +140,21 @@ def align_grouped(graph: GroupedPairs, predict: Callable[[PairGraph], PairPredic
         missing = torch.nonzero(~covered).flatten().tolist()
         raise InputError(f"frames {missing[:10]} are in no clip and are not keyframes; every frame needs a clip")
 
+    def mono(frame_ids: Tensor) -> Tensor | None:
+        return None if mono_depth is None else mono_depth[frame_ids.to(mono_depth.device)]
+
+    if keyframes.numel() < 2 and len(graph.clip_graphs) == 1:
+        # N <= the clip size: one clip holds every frame and there is nothing to anchor it to, so
+        # it is one flat problem (with the keyframe settings: it is the whole video)
+        frame_ids = torch.as_tensor(graph.clip_frame_ids[0], dtype=torch.int64).reshape(-1)
+        clip_graph = graph.clip_graphs[0]
+        preds = localise_predictions(predict(clip_graph), frame_ids)
+        flow = localise_flow(flow_fn(clip_graph), frame_ids, n) if flow_fn is not None else None
+        rec = align(preds, config, flow=flow, known_intrinsics=known_intrinsics, mono_depth=mono(frame_ids),
+                    progress=progress)
+        rec.frame_ids = frame_ids.to(rec.depth.device)
+        return rec
+
     key_graph = graph.keyframe_graph
     if keyframe_window is not None:
         key_graph = window_keyframe_graph(key_graph, keyframes, keyframe_window)
@@ -151,9 +168,6 @@ def align_grouped(graph: GroupedPairs, predict: Callable[[PairGraph], PairPredic
     if known_intrinsics is not None:
         k_known = torch.as_tensor(known_intrinsics, dtype=torch.float32)
         k_known = k_known[keyframes] if k_known.dim() == 3 else k_known
-    def mono(frame_ids: Tensor) -> Tensor | None:
-        return None if mono_depth is None else mono_depth[frame_ids.to(mono_depth.device)]
-
     key_rec = align(key_preds, config, flow=key_flow, known_intrinsics=k_known, mono_depth=mono(keyframes),
                     progress=progress)
     del key_preds, key_flow

@@ -87,3 +87,24 @@ def test_grouped_input_errors(video):
                      (graph.clips[0], group(clip.frame_ids[1:], clip.graph), *graph.clips[2:]))
     with pytest.raises(InputError, match="no keyframe"):
         align_grouped(no_key, predict, cfg, progress=False)
+
+
+@pytest.mark.parametrize(("n", "variant"), [(2, "official"), (3, "official"), (4, "official"), (3, "paper"),
+                                            (4, "depth_test")])
+def test_videos_no_longer_than_a_clip_are_one_flat_problem(n, variant, metrics):
+    """N = 2..4 leaves one keyframe and one clip holding every frame: nothing to anchor, so the
+    clip is aligned alone (the network is asked for that clip's edges only)."""
+    scene = synthetic_scene(n, 12, 16, loops=0.1, seed=4)
+    graph = make_grouped_graph(n, variant)
+    assert graph.keyframe_ids.tolist() == [0] and len(graph.clips) == 1
+    calls: list[PairGraph] = []
+
+    def predict(g: PairGraph):
+        calls.append(g)
+        return scene.predictions(g.edges, noise=0.0)
+
+    rec = align_grouped(graph, predict, CFG, progress=False)
+    assert [g.edges.tolist() for g in calls] == [graph.clips[0].graph.edges.tolist()]
+    assert rec.num_frames == n and rec.frame_ids.tolist() == list(range(n))
+    assert bool(torch.isfinite(rec.depth).all()) and bool((rec.depth > 0).all())
+    assert metrics.absrel(rec.depth, scene.depth) < 0.01
