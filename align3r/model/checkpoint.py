@@ -64,16 +64,23 @@ def _load_pth(path: Path) -> Mapping:
     """The unpickled dict of a ``.pth`` with a ``model`` state dict (weights-only, allow-listed globals)."""
     if not path.is_file():
         raise CheckpointError(f"checkpoint file {path} does not exist")
+    not_a_checkpoint = _not_a_checkpoint(path)
+    if not_a_checkpoint:
+        raise CheckpointError(f"{path} is not a PyTorch checkpoint ({not_a_checkpoint}); the download probably "
+                              "failed: download it again")
     try:
         with torch.serialization.safe_globals(list(ALLOWED_GLOBALS)):
             ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
+        unsafe = _unsafe_globals(path)
+        if not unsafe:
+            raise CheckpointError(f"cannot read {path} as a PyTorch checkpoint ({str(exc).splitlines()[0]}); the "
+                                  "file is damaged or not a checkpoint: download it again") from None
         raise CheckpointError(
             f"refusing to load {path}: it pickles Python objects outside the allow-list "
-            f"(argparse.Namespace): {_unsafe_globals(path) or str(exc).splitlines()[0]}. Only official "
-            f"checkpoints are accepted; if you trust this file, re-save its 'model' state dict and 'args' "
-            f"as plain data.") from None
-    except (RuntimeError, EOFError, OSError, ValueError) as exc:
+            f"(argparse.Namespace): {unsafe}. Only official checkpoints are accepted; if you trust this file, "
+            f"re-save its 'model' state dict and 'args' as plain data.") from None
+    except Exception as exc:  # the unpickler raises KeyError, IndexError, ... on arbitrary bytes
         raise CheckpointError(f"cannot read {path} as a PyTorch checkpoint ({type(exc).__name__}: "
                               f"{str(exc).splitlines()[0] if str(exc) else ''}); the file is truncated or not a "
                               f"checkpoint: download it again") from None
@@ -120,6 +127,27 @@ def read_pth(path: Path) -> LoadedCheckpoint:
     state_dict = official_to_native(state_dict)
     config = model_from_official_args(model_string, with_prior=has_prior_branch(state_dict))
     return LoadedCheckpoint(config, state_dict, path, "official-pth")
+
+
+def _not_a_checkpoint(path: Path) -> str | None:
+    """What the file is instead, when its first bytes show it is no checkpoint (a zip archive
+    or a legacy pickle), else None. Catches the usual failed downloads: HTML pages, JSON errors."""
+    with open(path, "rb") as f:
+        head = f.read(512)
+    if not head:
+        return "the file is empty"
+    if head.startswith(b"PK") or head[:1] == b"\x80":  # torch.save's zip, or a pickle protocol >= 2
+        return None
+    text = head.lstrip().lower()
+    if text.startswith((b"<!doctype html", b"<html", b"<?xml", b"<")):
+        return "it is an HTML/XML page, e.g. a login or quota page saved instead of the file"
+    if text.startswith((b"{", b"[")):
+        return "it is JSON text, e.g. an error message from the server"
+    if text.startswith(b"version https://git-lfs"):
+        return "it is a Git LFS pointer; fetch the real file with `git lfs pull`"
+    if all(32 <= b < 127 or b in b"\t\r\n" for b in head):
+        return "it is a text file"
+    return None
 
 
 def _unsafe_globals(path: Path) -> list[str]:

@@ -116,6 +116,24 @@ def test_not_a_checkpoint(tmp_path, payload, fragment):
         load_model(tmp_path / "odd.pth")
 
 
+@pytest.mark.parametrize(("content", "fragment"), [
+    (b"hello", "a text file"),
+    (b"", "the file is empty"),
+    (b"<!DOCTYPE html><html><head><title>Google Drive - Virus scan warning</title>", "HTML/XML page"),
+    (b'{"error": "Quota exceeded"}', "JSON text"),
+    (b"version https://git-lfs.github.com/spec/v1\noid sha256:abc\nsize 2\n", "git lfs pull"),
+    (bytes(range(7, 250)), "not a checkpoint"),  # binary junk reaches the unpickler
+])
+def test_failed_downloads_say_what_the_file_is(tmp_path, content, fragment):
+    """What a failed download leaves behind gives a one-line CheckpointError, never a traceback."""
+    path = tmp_path / "align3r_depthpro.pth"
+    path.write_bytes(content)
+    with pytest.raises(CheckpointError, match=fragment) as info:
+        load_model(path)
+    assert "download it again" in str(info.value) or "git lfs" in str(info.value)
+    assert "allow-list" not in str(info.value)
+
+
 def test_truncated_and_missing_files(model_dir, tmp_path):
     data = (model_dir / "a3r_tiny_a.pth").read_bytes()
     (tmp_path / "cut.pth").write_bytes(data[: len(data) // 2])
