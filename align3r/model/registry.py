@@ -138,7 +138,7 @@ def _missing_message(repo_id: str, entry: ReleasedCheckpoint | None) -> str:
              f"another folder), or " if entry else "")
     return (f"{local}download {HUB_CONFIG} and {HUB_WEIGHTS} of the Hub repo '{repo_id}' into the Hugging Face "
             f"cache (HF_HUB_CACHE={hub_cache_dir() or '~/.cache/huggingface/hub'}), e.g. "
-            f"`huggingface-cli download {repo_id}` on a machine with internet access")
+            f"`hf download {repo_id}` on a machine with internet access")
 
 
 def download_from_hub(repo_id: str, entry: ReleasedCheckpoint | None = None) -> Path:

@@ -76,7 +76,7 @@ def resolve_model(model: str, revision: str | None = None, cache_dir: str | Path
         raise OfflineError(
             f"the weights of {model!r} are not in the local Hugging Face cache and the Hub cannot be reached"
             f"{' (HF_HUB_OFFLINE is set)' if offline else ''}. On a machine with internet run "
-            f"`huggingface-cli download {model}` and copy the cache (~/.cache/huggingface/hub, or HF_HUB_CACHE), "
+            f"`hf download {model}` and copy the cache (~/.cache/huggingface/hub, or HF_HUB_CACHE), "
             "or pass a local folder written by save_pretrained") from exc
     except hf_errors.HFValidationError as exc:
         raise CheckpointError(f"{model!r} is neither an existing folder nor a valid Hugging Face Hub id") from exc
@@ -167,4 +167,4 @@ def _load_error(resolved: ResolvedModel, what: str, exc: Exception) -> Checkpoin
         return CheckpointError(f"cannot load the {what} from {resolved.location}: {exc}")
     return OfflineError(f"cannot load the {what} of {resolved.location}@{resolved.revision} from the local "
                         f"Hugging Face cache or the Hub: {exc}. On a machine with internet run "
-                        f"`huggingface-cli download {resolved.location}`")
+                        f"`hf download {resolved.location}`")

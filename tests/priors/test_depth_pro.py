@@ -161,7 +161,7 @@ def test_loads_from_the_hub_cache_by_id(tmp_path, tiny_depth_pro, fov_priors, fr
 
 def test_missing_weights_offline_is_a_clear_error(tmp_path):
     prior = DepthProPrior(cache_dir=tmp_path / "empty-hub", progress=False)
-    with pytest.raises(OfflineError, match="huggingface-cli download apple/DepthPro-hf"):
+    with pytest.raises(OfflineError, match="hf download apple/DepthPro-hf"):
         _ = prior.identity
 
 

@@ -71,7 +71,7 @@ def save_tiny_depth_anything(folder: Path, seed: int = 0) -> Path:
 
 
 def install_in_hub_cache(folder: Path, cache_dir: Path, repo_id: str, commit: str = FAKE_COMMIT) -> None:
-    """Lay ``folder`` out as the Hugging Face cache does after ``huggingface-cli download repo_id``."""
+    """Lay ``folder`` out as the Hugging Face cache does after ``hf download repo_id``."""
     repo = cache_dir / f"models--{repo_id.replace('/', '--')}"
     snapshot = repo / "snapshots" / commit
     snapshot.mkdir(parents=True)
