@@ -14,6 +14,7 @@ raises :class:`~align3r.errors.OutputError` with the previous output intact.
 from __future__ import annotations
 
 import io
+import logging
 import os
 import shutil
 import time
@@ -27,7 +28,14 @@ import numpy as np
 from align3r.align.types import Reconstruction
 from align3r.errors import InputError
 from align3r.export import images, layout
-from align3r.export.atomic import atomic_path, staged_directory, write_bytes, write_text
+from align3r.export.atomic import (
+    absolute_path,
+    atomic_path,
+    check_destination,
+    staged_directory,
+    write_bytes,
+    write_text,
+)
 from align3r.export.cameras import format_tum, intrinsics_json
 from align3r.export.colmap import colmap_text_model
 from align3r.export.manifest import caller_sections, dumps, library_versions, now_iso
@@ -47,8 +55,11 @@ from align3r.export.pointcloud import (
 from align3r.export.sequence import SequenceData, sequence_from_reconstruction
 from align3r.export.video import fps_from_timestamps, pick_encoder, side_by_side, write_video
 
+log = logging.getLogger(__name__)
+
 #: Optional formats, in writing order. The core (depth/confidence .npy, masks, RGB, cameras,
 #: manifest) is always written: it is what :func:`load_reconstruction` reads back.
+
 FORMATS = ("depth_png", "depth_preview", "confidence_png", "original_depth", "ply", "glb", "colmap", "video")
 
 DEPTH_UNITS = ("reconstruction units: metres up to one unknown global scale per sequence "
@@ -330,6 +341,14 @@ def _run_formats(run: _Run, formats: list[str], progress: bool = False) -> None:
         run.timed(name, getattr(run, name))
 
 
+def check_output_dir(out_dir: str | os.PathLike, *, overwrite: bool) -> Path:
+    """Raise :class:`~align3r.errors.OutputError` now if :func:`write_reconstruction` would refuse
+    ``out_dir`` (an existing file, an existing output without ``overwrite``, a non-empty folder that
+    is not an align3r output, the current directory); returns the absolute directory. The same
+    rules the writer applies, for callers that check before hours of work (``align3r infer``)."""
+    return check_destination(out_dir, overwrite=overwrite, marker=layout.MANIFEST)
+
+
 def write_reconstruction(out_dir: str | os.PathLike, recon: Reconstruction, *, rgb, names: Sequence[str] | None = None,
                          timestamps: Sequence[float] | None = None, original: OriginalResolution | None = None,
                          manifest: Mapping | None = None, formats: str | Iterable[str] = "all",
@@ -362,7 +381,7 @@ def write_reconstruction(out_dir: str | os.PathLike, recon: Reconstruction, *, r
     wanted = resolve_formats(formats)
     seq = sequence_from_reconstruction(recon, rgb, names, timestamps, original)
     caller = caller_sections(manifest)
-    target = Path(out_dir).absolute()
+    target = absolute_path(out_dir)
     with staged_directory(target, overwrite=overwrite, marker=layout.MANIFEST, durable=opts.durable,
                           expected_bytes=_expected_bytes(seq, wanted)) as stage:
         run = _Run(stage, seq, opts)
@@ -371,6 +390,26 @@ def write_reconstruction(out_dir: str | os.PathLike, recon: Reconstruction, *, r
         written = [f for f in wanted if f in run.record]
         run.write_manifest(caller, written)
     return target
+
+
+def _with_colmap_frames(saved, orig: OriginalResolution) -> OriginalResolution:
+    """``orig`` with the original-resolution frames that an earlier COLMAP export left in
+    ``colmap/images`` (the directory keeps no other copy), so a rewrite stays at full resolution;
+    without them the model falls back to network resolution, with a warning."""
+    import dataclasses
+
+    paths = [saved.path / layout.COLMAP_IMAGES_DIR / f"{stem}.png" for stem in saved.stems]
+    if all(p.is_file() for p in paths):
+        first = images.read_png(paths[0])
+        if first.shape[:2] == tuple(orig.size) and first.ndim == 3:
+            frames = np.stack([first, *(images.read_png(p) for p in paths[1:])])
+            if frames.shape[1:3] == tuple(orig.size):
+                return dataclasses.replace(orig, frames=frames[..., :3])
+    h, w = saved.reconstruction.depth.shape[-2:]
+    log.warning("the COLMAP model is written at network resolution (%dx%d), not the original %dx%d: %s keeps no "
+                "original-resolution frames; rerun `align3r infer` with colmap in formats for a full-resolution model",
+                w, h, orig.size[1], orig.size[0], saved.path)
+    return orig
 
 
 def export_formats(src_dir: str | os.PathLike, formats: str | Iterable[str], *, out_dir: str | os.PathLike | None = None,
@@ -388,9 +427,11 @@ def export_formats(src_dir: str | os.PathLike, formats: str | Iterable[str], *, 
     opts = options or ExportOptions()
     wanted = resolve_formats(formats)
     orig = original if original is not None else saved.original
+    if "colmap" in wanted and orig is not None and orig.frames is None:
+        orig = _with_colmap_frames(saved, orig)
     seq = sequence_from_reconstruction(saved.reconstruction, saved.rgb, saved.names,
                                        saved.timestamps if saved.timestamps_are_seconds else None, orig)
-    target = Path(out_dir if out_dir is not None else src_dir).absolute()
+    target = absolute_path(out_dir if out_dir is not None else src_dir)
     with staged_directory(target, overwrite=overwrite, marker=layout.MANIFEST, seed_from=saved.path,
                           durable=opts.durable, expected_bytes=_expected_bytes(seq, wanted)) as stage:
         run = _Run(stage, seq, opts)

@@ -82,3 +82,31 @@ def test_export_command_line(core_only, capsys):
     assert json.loads((out / "manifest.json").read_text())["outputs"]["ply"]["min_conf"] == 1.0
     with pytest.raises(SystemExit):
         parser.parse_args([str(out), "--format", "obj"])
+
+
+def test_rewriting_colmap_keeps_the_original_resolution(tmp_path, wall, rgb, names, timestamps, caplog):
+    """The original frames live only in colmap/images: a re-export reads them back instead of
+    silently writing a network-resolution model; without them it says so."""
+    import numpy as np
+
+    from align3r.export import OriginalResolution
+
+    h, w = rgb.shape[1:3]
+    original = OriginalResolution.from_resize_crop((2 * h, 2 * w), (h, w))
+    frames = np.repeat(np.repeat(rgb, 2, axis=1), 2, axis=2)
+    out = write_reconstruction(tmp_path / "run", wall, rgb=rgb, names=names, timestamps=timestamps,
+                               formats=["colmap"], original=OriginalResolution.from_resize_crop(
+                                   (2 * h, 2 * w), (h, w), frames=frames))
+    before = (out / "colmap" / "sparse" / "0" / "cameras.txt").read_text()
+    assert f"PINHOLE {2 * w} {2 * h}" in before
+
+    export_formats(out, ["colmap"], options=None)
+    assert (out / "colmap" / "sparse" / "0" / "cameras.txt").read_text() == before
+    assert json.loads((out / "manifest.json").read_text())["outputs"]["colmap"]["resolution"] == "original"
+
+    plain = write_reconstruction(tmp_path / "plain", wall, rgb=rgb, names=names, timestamps=timestamps,
+                                 formats=[], original=original)
+    with caplog.at_level("WARNING"):
+        export_formats(plain, ["colmap"])
+    assert "network resolution" in caplog.text and "rerun `align3r infer`" in caplog.text
+    assert f"PINHOLE {w} {h}" in (plain / "colmap" / "sparse" / "0" / "cameras.txt").read_text()
