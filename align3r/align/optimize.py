@@ -17,7 +17,27 @@ from align3r.errors import Align3RError
 
 
 class AlignmentDiverged(Align3RError):
-    """The optimisation produced NaN / inf (degenerate predictions or too large a step)."""
+    """The optimisation produced NaN / inf (degenerate predictions or too large a step).
+
+    ``problem`` says what happened, ``advice`` what to try; the advice names the settings of
+    ``align3r infer`` unless a caller with other settings keys gives its own (:meth:`with_advice`;
+    ``align3r eval`` does).
+    """
+
+    ADVICE = ("Try a lower learning rate (align_settings.lr=0.01), the 'fast' preset, or check the frames "
+              "and depth priors")
+
+    def __init__(self, problem: str, advice: str | None = None) -> None:
+        self.problem = problem
+        self.advice = self.ADVICE if advice is None else advice
+        super().__init__(f"{problem}. {self.advice}" if self.advice else problem)
+
+    def __reduce__(self):  # picklable with both fields (exceptions re-create from their args)
+        return type(self), (self.problem, self.advice)
+
+    def with_advice(self, advice: str) -> AlignmentDiverged:
+        """The same error with other advice (for a caller whose settings have other keys)."""
+        return type(self)(self.problem, advice)
 
 
 def learning_rate(config: AlignConfig, iteration: int) -> float:
@@ -90,9 +110,8 @@ class Objective:
 def _check_finite(total: Tensor, iteration: int) -> None:
     if not bool(torch.isfinite(total)):
         raise AlignmentDiverged(
-            f"global alignment diverged by iteration {iteration + 1} (the loss is {float(total)}); the point "
-            "maps may be degenerate for this input. Try a lower learning rate (align_settings.lr=0.01), the "
-            "'fast' preset, or check the frames and depth priors")
+            f"global alignment diverged by iteration {iteration + 1} (the loss is {float(total.detach())}); the "
+            "point maps may be degenerate for this input")
 
 
 def optimise(model: SceneModel, objective: Objective, config: AlignConfig, progress: bool = True

@@ -21,7 +21,7 @@ and rank 0 prints the table. Any config key can be overridden as key=value (Hydr
   align3r eval table video_depth data_root=/data
   align3r eval table supp_t3 data_root=/data models.monst3r=checkpoints/MonST3R.pth
   torchrun --nproc_per_node 8 -m align3r.cli eval table camera_pose data_root=/data
-  align3r eval table supp_t4 --aggregate-only
+  align3r eval table supp_t4 --aggregate-only data_root=/data       # repeat the run's overrides
   align3r eval depth --dataset sintel --model align3r-depthanything --prior depthanything
   align3r eval pose --dataset tum --model runs/mine/checkpoint-final.pth data.tum.sequences=[rgbd_dataset_freiburg3_walking_xyz]
 
@@ -40,9 +40,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     def common(p: argparse.ArgumentParser) -> None:
         p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides (Hydra syntax)")
         p.add_argument("--config-dir", default=None, help="folder holding eval/ and experiment/ (default: shipped)")
-        p.add_argument("--print-config", action="store_true", help="print the composed config and exit")
+        p.add_argument("--print-config", action="store_true",
+                       help="print the composed config (depth|pose: the resolved run) and exit")
         p.add_argument("--aggregate-only", action="store_true",
-                       help="run nothing: summarise the existing result files and print the table")
+                       help="run nothing: summarise the existing result files and print the table; repeat "
+                            "the overrides of the run (records of other settings are stale: it stops, writing "
+                            "nothing)")
         p.add_argument("--quiet", action="store_true", help="no progress bars")
 
     table = sub.add_parser("table", help="reproduce one table of the paper (see `align3r eval list`)",
@@ -102,13 +105,15 @@ def build_runtime(cfg, quiet: bool = False):
 
     return Runtime(results=str(cfg.results), device=str(cfg.device), batch_size=cfg.batch_size,
                    priors=str(cfg.priors), prior_model=cfg.prior_model, overwrite=bool(cfg.overwrite),
+                   prior_models={k: v for k, v in _container(cfg.get("prior_models")).items() if v},
                    progress=bool(cfg.progress) and not quiet)
 
 
 def build_experiment(cfg, table: str, row: str, row_cfg: dict, column, name: str | None = None):
     """The ``Experiment`` of one row on one column group: protocol settings, then the protocol's
-    dataset settings, the row's, the row's column settings, the global ``settings``, the global
-    ``model`` and finally the ``models`` name -> checkpoint mapping."""
+    dataset settings, its settings for the row's prior on that dataset (``by_prior.<prior>.<dataset>``),
+    the row's, the row's column settings, the global ``settings``, the global ``model`` and finally
+    the ``models`` name -> checkpoint mapping."""
     from omegaconf import OmegaConf
 
     from align3r.errors import InputError
@@ -118,10 +123,16 @@ def build_experiment(cfg, table: str, row: str, row_cfg: dict, column, name: str
     if protocol is None:
         raise InputError(f"no protocol config for task {column.task!r}")
     if column.dataset not in cfg.data:
-        raise InputError(f"no data.{column.dataset} entry (root of the {column.dataset} benchmark) in the config")
+        raise InputError(f"unknown dataset {column.dataset!r}: no data.{column.dataset} entry (root of the benchmark) "
+                         f"in the config; datasets: {', '.join(cfg.data)}")
     layers = [protocol.settings, (protocol.get("datasets") or {}).get(column.dataset),
               row_cfg.get("settings"), (row_cfg.get("columns") or {}).get(column.key), cfg.get("settings")]
     merged = OmegaConf.merge(*(OmegaConf.create(_container(layer)) for layer in layers))  # not in struct mode
+    prior = merged.get("prior", EvalSettings.prior)
+    by_prior = ((protocol.get("by_prior") or {}).get(prior) or {}).get(column.dataset)
+    if by_prior:  # e.g. the pose protocol's graph of Depth Pro rows on Sintel; the rows' settings override it
+        layers.insert(2, by_prior)
+        merged = OmegaConf.merge(*(OmegaConf.create(_container(layer)) for layer in layers))
     values = _container(merged)
     values["task"] = column.task
     if cfg.get("model"):
@@ -173,19 +184,48 @@ def table_plan(cfg, name: str, only_rows: list[str] | None = None):
 def single_plan(cfg, args):
     """The one-row table of ``align3r eval depth|pose``."""
     from align3r.eval.tables import table_from_dict
-    from align3r.pipeline import resolve_prior_name
 
-    prior = resolve_prior_name(args.model, args.prior)
+    prior = _resolve_prior(args.model, args.prior)
     name = args.name or re.sub(r"[^A-Za-z0-9._-]+", "_", f"{Path(args.model).name}-{prior}").strip("_")
     metrics = ["abs_rel", "sq_rel", "rmse", "log_rmse", "delta1", "delta2", "delta3"] if args.eval_command == "depth" \
         else ["ate", "rpe_trans", "rpe_rot"]
     table = {"title": f"{args.eval_command}: {args.model} ({prior} prior) on {args.dataset}",
              "columns": [{"dataset": args.dataset, "task": args.eval_command, "metrics": metrics}]}
-    row = {"label": f"{Path(args.model).name} ({prior})",
+    row = {"label": args.name or f"{Path(args.model).name} ({prior})",
            "settings": {"model": args.model, "prior": prior, "prior_input": args.prior_input}}
     spec = table_from_dict(name, table, {name: row})
     col = spec.columns[0]
     return spec, [((name, col.key), build_experiment(cfg, name, name, row, col, name=f"{name}/{col.key}"))]
+
+
+def _resolve_prior(model: str, prior: str) -> str:
+    """``--prior``, or for ``auto`` the prior the model was trained with (released names), saying
+    which it chose and why (a local checkpoint's prior is not known: Depth Pro is assumed)."""
+    from align3r.pipeline import PRIOR_OF_MODEL, resolve_prior_name
+
+    name = resolve_prior_name(model, prior)
+    if prior == "auto" and model in PRIOR_OF_MODEL:
+        log.info("--prior auto: %s is a released network trained with prior %s", model, name)
+    elif prior == "auto":
+        log.warning("--prior auto: %s is not a released network, so the prior it was trained with is unknown; "
+                    "assuming %s. Pass --prior depthpro or --prior depthanything (the prior it was trained "
+                    "with), or --prior none for a network without a prior branch (DUSt3R/MonST3R)", model, name)
+    return name
+
+
+def describe_plan(spec, plan, cfg) -> str:
+    """The resolved runs of a plan as YAML (``--print-config`` of ``align3r eval depth|pose``):
+    each row's label, network, prior, dataset and complete settings, and the runtime."""
+    from omegaconf import OmegaConf
+
+    labels = {row.name: row.label for row in spec.rows}
+    runs = [{"experiment": exp.name, "label": labels[row], "model": exp.settings.model, "prior": exp.settings.prior,
+             "dataset": exp.dataset.to_dict(), "settings": exp.settings.to_dict(),
+             "results": str(Path(str(cfg.results)) / exp.name)} for (row, _), exp in plan]
+    runtime = {k: _container(cfg).get(k) for k in ("device", "batch_size", "priors", "prior_models", "prior_model",
+                                                       "overwrite")}
+    return ("# the resolved run (protocol + dataset + command-line options and overrides)\n"
+            + OmegaConf.to_yaml({"title": spec.title, "runs": runs, "runtime": runtime}))
 
 
 # ----------------------------------------------------------------------------------------- run
@@ -215,6 +255,68 @@ def _missing_message(missing, items, world_size: int, wait: float) -> str:
             f"{world_size}, which may have died (see their logs). The table leaves them out (listed as "
             "missing). Run the same command again to compute them (finished sequences are reused), or "
             "`--aggregate-only` once those ranks finish; shard_wait_s=<seconds> waits longer.")
+
+
+def _aggregate_only(spec, plan, runtime) -> dict:
+    """``--aggregate-only``: the summaries of every experiment of ``plan`` from the records on disk.
+
+    Refuses (``InputError``, nothing written) when records were computed with other settings than
+    the command's (stale: the aggregation did not repeat the run's overrides) or when the outputs
+    on disk hold more results than the new ones would. A dataset whose folder does not exist is
+    summarised from its records alone (a notice says so).
+    """
+    from align3r.errors import InputError
+    from align3r.eval.run import collect_experiment, write_experiment_results
+
+    collected = {}
+    for key, exp in plan:
+        try:
+            collected[key] = collect_experiment(exp, runtime, records_only=True)
+        except InputError as exc:
+            raise InputError(f"{exc} (--aggregate-only reads the {exp.dataset.name} dataset at {exp.dataset.root} to "
+                             "list the protocol's sequences and check that the records were computed from its "
+                             "current frames and prior files; when that folder does not exist at all it works from "
+                             "the records alone)") from None
+    stale = [(r.experiment.name, seq, why) for r in collected.values() for seq, why in r.stale.items()]
+    if stale:
+        shown = "; ".join(f"{exp}/{seq} ({why})" for exp, seq, why in stale[:3])
+        more = f"; ... ({len(stale) - 3} more)" if len(stale) > 3 else ""
+        raise InputError(
+            f"--aggregate-only: {len(stale)} result record(s) are stale, computed with other settings than this "
+            f"command's: {shown}{more}. Nothing was written. The aggregation must repeat the overrides of the run "
+            "that computed them (the same data_root, data.*, models.*/model, +settings.*, rows.*, protocol.*, "
+            "priors and prior model options); or run without --aggregate-only to recompute them with these settings")
+    shrinking = _shrinking_outputs(spec, collected, Path(runtime.results))
+    if shrinking:
+        raise InputError(
+            f"--aggregate-only would replace outputs on disk with fewer results: {'; '.join(shrinking[:5])}. Nothing "
+            "was written. Repeat the overrides of the run that wrote them (the same data.*.sequences, --rows, ...); to "
+            "write a table of this selection anyway, run the command without --aggregate-only (finished sequences "
+            "are reused) or remove those outputs first")
+    absent = sorted({str(r.experiment.dataset.root) for r in collected.values() if r.from_records})
+    if absent:
+        print(f"align3r eval: not on disk: {', '.join(absent)}; those datasets are summarised from their records alone "
+              "(sequences: those with a record or named in data.<dataset>.sequences; matched on settings, reader "
+              "options, checkpoint and prior model; frames and prior files not re-checked)", file=sys.stderr)
+    return {key: write_experiment_results(results, runtime) for key, results in collected.items()}
+
+
+def _shrinking_outputs(spec, collected: dict, results_root: Path) -> list[str]:
+    """What the existing outputs of the table hold that the new ones would not: experiments whose
+    summary.json counts more scored sequences, rows of table.json that the new table lacks."""
+    from align3r.eval.run.results import read_record
+
+    out = []
+    for results in collected.values():
+        old = (read_record(results_root / results.experiment.name / "summary.json") or {}).get("counts") or {}
+        if old.get("evaluated") is not None and results.evaluated < int(old["evaluated"]):
+            out.append(f"{results.experiment.name} ({old['evaluated']} sequence(s) scored on disk, "
+                       f"{results.evaluated} now)")
+    table = read_record(results_root / spec.name / "table.json") or {}
+    dropped = sorted({v.get("row") for v in table.get("values") or []} - {r.name for r in spec.rows} - {None})
+    if dropped:
+        out.append(f"{spec.name}/table.md (row(s) {', '.join(dropped)} would be dropped)")
+    return out
 
 
 def execute(spec, plan, cfg, *, aggregate_only: bool = False, quiet: bool = False) -> int:
@@ -265,13 +367,62 @@ def execute(spec, plan, cfg, *, aggregate_only: bool = False, quiet: bool = Fals
     if missing:
         print(_missing_message(missing, items, shard.world_size, wait), file=sys.stderr)
         status = 1
-    summaries = {key: aggregate_experiment(exp, runtime) for key, exp in plan}
+    if aggregate_only:
+        summaries = _aggregate_only(spec, plan, runtime)
+    else:
+        summaries = {key: aggregate_experiment(exp, runtime) for key, exp in plan}
     out_dir = Path(runtime.results) / spec.name
     markdown = write_table(spec, summaries, out_dir)
     print(markdown, end="")
     print(f"align3r eval: per-sequence results under {out_dir}/, table in {out_dir / 'table.md'} (+ .csv, .json)",
           file=sys.stderr)
     return status
+
+
+_PROTOCOL_OVERRIDE = re.compile(r"^\+{0,2}protocol\.(\w+)\.settings\.([\w.]+)=")
+
+
+def warn_shadowed_protocol_overrides(cfg, plan, overrides: list[str]) -> list[str]:
+    """Warn (and return the warnings) where a command-line ``protocol.<task>.settings.<key>=``
+    does not reach a row because a later layer sets the key: the protocol's dataset or prior
+    settings, the row's (``configs/experiment/<table>/<row>.yaml``), its column's, or
+    ``settings.<key>`` (see docs/reproducing.md, "Which setting wins")."""
+    from omegaconf import OmegaConf
+
+    def dig(values, path: list[str]):
+        for part in path:
+            if not isinstance(values, dict) or part not in values:
+                return None
+            values = values[part]
+        return values
+
+    warnings = []
+    for text in overrides:
+        match = _PROTOCOL_OVERRIDE.match(text)
+        if not match or match.group(2).split(".")[0] in ("task", "model"):
+            continue
+        task, key = match.groups()
+        wanted = OmegaConf.select(cfg, f"protocol.{task}.settings.{key}")
+        wanted = _container(wanted) if OmegaConf.is_config(wanted) else wanted
+        beaten: dict[str, str] = {}  # row -> "value from layer"
+        for (row, column), exp in plan:
+            final = dig(exp.settings.to_dict(), key.split("."))
+            if exp.settings.task != task or final == wanted or row in beaten:
+                continue
+            layers = [f"protocol.{task}.datasets.{exp.dataset.name}.{key}",
+                      f"protocol.{task}.by_prior.{exp.settings.prior}.{exp.dataset.name}.{key}",
+                      f"rows.{row}.settings.{key}", f"rows.{row}.columns.{column}.{key}", f"settings.{key}"]
+            winner = next((k for k in reversed(layers) if OmegaConf.select(cfg, k) is not None), "a later layer")
+            beaten[row] = f"{row} ({key}={final} from {winner})"
+        if beaten:
+            per_row = "++rows.<row>.settings.{key}=<value> (one row), " if any(
+                OmegaConf.select(cfg, f"rows.{row}") is not None for row in beaten) else ""
+            message = (f"{match.group(0).lstrip('+')}{wanted} given on the command line does not reach row(s) "
+                       f"{', '.join(beaten.values())}: a later layer sets it and takes precedence. To change it "
+                       f"there pass {per_row.format(key=key)}+settings.{key}=<value> (every row and column)")
+            warnings.append(message)
+            log.warning(message)
+    return warnings
 
 
 def list_tables(config_dir: str | None) -> int:
@@ -298,7 +449,7 @@ def run(args: argparse.Namespace) -> int:
         return list_tables(args.config_dir)
     config_name = f"eval/table/{args.name}" if command == "table" else "eval/single"
     cfg = compose(config_name, args.overrides, args.config_dir)
-    if args.print_config:
+    if args.print_config and command == "table":
         print(OmegaConf.to_yaml(cfg))
         return 0
     if command == "table":
@@ -306,6 +457,10 @@ def run(args: argparse.Namespace) -> int:
         spec, plan = table_plan(cfg, args.name, rows)
     else:
         spec, plan = single_plan(cfg, args)
+        if args.print_config:  # after validation: the run this command would make
+            print(describe_plan(spec, plan, cfg), end="")
+            return 0
     if os.environ.get("WORLD_SIZE", "1") != "1":
         log.info("torchrun: rank %s of %s", os.environ.get("RANK"), os.environ.get("WORLD_SIZE"))
+    warn_shadowed_protocol_overrides(cfg, plan, args.overrides)
     return execute(spec, plan, cfg, aggregate_only=args.aggregate_only, quiet=args.quiet)

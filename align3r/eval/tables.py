@@ -110,10 +110,20 @@ def _fmt(value: float | None, metric: str) -> str:
     return METRICS[metric][2].format(value)
 
 
+def in_mean(counts: Mapping[str, Any]) -> int:
+    """How many sequences a summary's metrics average (``counts["in_mean"]``; summaries without it:
+    the evaluated ones less the degenerate ones)."""
+    if counts.get("in_mean") is not None:
+        return int(counts["in_mean"])
+    return int(counts.get("evaluated", 0)) - int(counts.get("degenerate", 0))
+
+
 def table_values(spec: TableSpec, summaries: Mapping[tuple[str, str], Mapping[str, Any]]) -> list[dict[str, Any]]:
     """One entry per (row, column, metric): ours, published, and where the published value is from.
 
     ``summaries`` maps (row name, column key) to the experiment summary (or lacks the key).
+    ``sequences`` is how many sequences the value averages (degenerate, failed and missing ones
+    are not in it), ``expected`` how many the protocol has.
     """
     out = []
     for row in spec.rows:
@@ -127,7 +137,7 @@ def table_values(spec: TableSpec, summaries: Mapping[tuple[str, str], Mapping[st
                             "task": col.task, "metric": metric, "ours": _value(summary, metric),
                             "published": None if pub is None else float(pub),
                             "published_source": row.source or spec.source,
-                            "sequences": counts.get("evaluated"), "expected": counts.get("expected")})
+                            "sequences": in_mean(counts) if counts else None, "expected": counts.get("expected")})
     return out
 
 
@@ -153,15 +163,25 @@ def render_markdown(spec: TableSpec, summaries: Mapping[tuple[str, str], Mapping
                 notes.append(f"{row.label} / {col.label}: not evaluated")
                 continue
             counts = summary.get("counts", {})
-            lacking = [f"{counts[k]} {k}" for k in ("missing", "failed", "degenerate") if counts.get(k)]
+            lacking = [f"{counts[k]} {k}" for k in ("missing", "stale", "failed", "degenerate") if counts.get(k)]
+            if isinstance(summary.get("stale"), dict) and summary["stale"]:  # records of other settings: why
+                reason = next(iter(summary["stale"].values()))
+                lacking = [f"{item} ({reason})" if item.endswith(" stale") else item for item in lacking]
+            empty = int(counts.get("evaluated", 0)) - int(counts.get("degenerate", 0)) - in_mean(counts)
+            if empty > 0:  # depth sequences whose ground truth has no valid pixel carry no weight
+                lacking.append(f"{empty} without valid ground truth")
             if lacking:
-                notes.append(f"{row.label} / {col.label}: {counts.get('evaluated', 0)} of {counts.get('expected', 0)} "
+                notes.append(f"{row.label} / {col.label}: {in_mean(counts)} of {counts.get('expected', 0)} "
                              f"sequences in the mean ({', '.join(lacking)})")
         lines.append("| " + " | ".join(cells) + " |")
-    lines += ["", "Cells: ours (published); — = no value, n/a = no usable sequence."]
-    sources = sorted({r.source for r in spec.rows if r.source} | ({spec.source} if spec.source else set()))
+    legend = "Cells: ours (published); — = no value, n/a = no usable sequence"
+    if any(m.startswith("delta") for col in spec.columns for m in col.metrics):
+        legend += "; δ as fractions (0–1), not percent"
+    lines += ["", legend + "."]
+    sources = list(dict.fromkeys(r.source or spec.source for r in spec.rows))  # row order, each once
+    sources = [s for s in sources if s]
     if sources:
-        lines.append("Published: " + "; ".join(sources) + ".")
+        lines.append("Published: " + " | ".join(sources) + ".")
     if spec.notes:
         lines.append(spec.notes.strip())
     lines += [f"- {n}" for n in notes]

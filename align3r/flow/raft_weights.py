@@ -40,7 +40,8 @@ RAFT_VARIANTS: dict[str, tuple[Callable[..., nn.Module], type[WeightsEnum]]] = {
 WeightsSpec = WeightsEnum | str | os.PathLike | None
 
 _OFFLINE_ENV = ("ALIGN3R_OFFLINE", "HF_HUB_OFFLINE")
-_DIS_HINT = "or use the weight-free backend 'dis' (OpenCV DIS, CPU, no download)"
+_DIS_HINT = ("or use the weight-free backend 'dis' (OpenCV DIS, CPU, no download; align3r infer: flow=dis, "
+             "align3r eval: the flow setting, docs/reproducing.md)")
 
 
 def downloads_allowed(download: bool | None = None) -> bool:
@@ -109,7 +110,8 @@ def _torchvision_state_dict(weights: WeightsEnum, *, download: bool | None,
 def _missing_message(weights: WeightsEnum, cached: Path, reason: str) -> str:
     return (f"RAFT weights {cached.name} are not on this machine and {reason}. Download {weights.url} "
             f"and save it as {cached} (torch hub's checkpoints folder; set TORCH_HOME to move it), "
-            f"or pass a local file as weights='path/to/{cached.name}', {_DIS_HINT}.")
+            f"or pass a local copy as the RAFT weights (align3r infer: flow_weights=path/to/{cached.name}; "
+            f"align3r eval: +settings.flow_weights=path/to/{cached.name}; Python: weights=...), {_DIS_HINT}.")
 
 
 def read_raft_file(path: str | os.PathLike) -> dict[str, Tensor]:

@@ -145,10 +145,12 @@ def test_summaries_average_like_the_official_scripts():
     depth = summarise("depth", [_depth_record("a", 0.1, 100), _depth_record("b", 0.4, 300),
                                 {"sequence": "c", "status": "oom"}], expected=["a", "b", "c", "d"])
     assert depth["metrics"]["abs_rel"] == pytest.approx((0.1 * 100 + 0.4 * 300) / 400)  # weighted by pixels
-    assert depth["counts"] == {"expected": 4, "evaluated": 2, "degenerate": 0, "failed": 1, "missing": 1}
+    assert depth["counts"].items() >= {"expected": 4, "evaluated": 2, "in_mean": 2, "degenerate": 0, "failed": 1,
+                                       "missing": 1}.items()
     assert depth["costs"]["pairs"] == 10 and depth["costs"]["time_inference"] == 2.0
     pose = summarise("pose", [_pose_record("a", 0.2), _pose_record("b", 0.4), _pose_record("c", 0, True)])
     assert pose["metrics"]["ate"] == pytest.approx(0.3) and pose["degenerate"] == ["c"]  # degenerate skipped
+    assert (pose["counts"]["evaluated"], pose["counts"]["in_mean"]) == (3, 2)
     assert math.isnan(summarise("pose", [])["metrics"]["ate"])
 
 
@@ -169,6 +171,91 @@ def test_markdown_puts_ours_beside_published_and_notes_gaps():
                         {"a": {"published": {"tum-depth": {"abs_rel": 1}}}})
     with pytest.raises(InputError, match="unknown or missing metrics"):
         table_from_dict("t", {"columns": [{"dataset": "tum", "task": "pose", "metrics": ["abs_rel"]}]}, {"a": {}})
+
+
+def _strict_json(text: str):
+    """Parse as standard JSON: NaN / Infinity literals are an error."""
+    import json
+
+    def reject(constant):
+        raise ValueError(f"non-standard JSON constant {constant}")
+
+    return json.loads(text, parse_constant=reject)
+
+
+def test_degenerate_sequences_are_not_counted_in_the_mean(tmp_path):
+    """A degenerate trajectory is left out of the pose mean: the note and table.csv / table.json
+    count the sequences the cell averages, not every evaluated one."""
+    import csv
+
+    from align3r.eval.tables import table_values, write_table
+
+    spec = table_from_dict("t", {"columns": [{"dataset": "tum", "task": "pose", "metrics": ["ate"]}]},
+                           {"a": {"label": "Ours"}})
+    pose = summarise("pose", [_pose_record("x", 0.2), _pose_record("y", 0.4), _pose_record("z", 0, True)],
+                     expected=["x", "y", "z", "w"])
+    md = write_table(spec, {("a", "tum-pose"): pose}, tmp_path)
+    assert "| Ours | 0.300 (—) |" in md
+    assert "Ours / TUM-dynamics: 2 of 4 sequences in the mean (1 missing, 1 degenerate)" in md
+    [value] = table_values(spec, {("a", "tum-pose"): pose})
+    assert (value["sequences"], value["expected"]) == (2, 4)
+    [row] = list(csv.DictReader((tmp_path / "table.csv").open()))
+    assert (row["sequences"], row["expected"]) == ("2", "4")
+    assert _strict_json((tmp_path / "table.json").read_text())["values"][0]["sequences"] == 2
+    only = summarise("pose", [_pose_record("z", 0, True)])  # nothing usable: the cell is n/a, 0 in the mean
+    md = render_markdown(spec, {("a", "tum-pose"): only})
+    assert "| Ours | n/a (—) |" in md and "0 of 1 sequences in the mean (1 degenerate)" in md
+    empty = summarise("depth", [_depth_record("p", 0.1, 100), _depth_record("q", 0.3, 0)])  # no valid GT in q
+    assert empty["counts"]["in_mean"] == 1 and empty["metrics"]["abs_rel"] == pytest.approx(0.1)
+    depth_spec = table_from_dict("t", {"columns": [{"dataset": "sintel", "task": "depth", "metrics": ["abs_rel"]}]},
+                                 {"a": {"label": "Ours"}})
+    assert "1 of 2 sequences in the mean (1 without valid ground truth)" in render_markdown(
+        depth_spec, {("a", "sintel-depth"): empty})
+
+
+def test_published_sources_follow_the_rows_and_delta_is_a_fraction():
+    columns = [{"dataset": "sintel", "task": "depth", "metrics": ["abs_rel", "delta1"]}]
+    rows = {"zeta": {"label": "Z", "source": "Paper, row 'Z'; not transcribed"},
+            "alpha": {"label": "A", "source": "Paper, row 'A'; not transcribed"},
+            "beta": {"label": "B", "source": "Paper, row 'Z'; not transcribed"},  # the same source again
+            "gamma": {"label": "G"}}  # none of its own: the table's
+    spec = table_from_dict("t", {"title": "T", "source": "Paper, table 1", "columns": columns}, rows)
+    md = render_markdown(spec, {})
+    assert ("Published: Paper, row 'Z'; not transcribed | Paper, row 'A'; not transcribed | Paper, table 1."
+            in md.splitlines())
+    assert "δ as fractions (0–1), not percent" in md
+    pose = table_from_dict("p", {"title": "P", "columns": [{"dataset": "tum", "task": "pose", "metrics": ["ate"]}]},
+                           {"a": {"label": "A"}})
+    assert "fraction" not in render_markdown(pose, {})  # said only where a δ column is shown
+
+
+def test_result_files_are_standard_json_and_null_reads_back_as_nan(tmp_path):
+    """NaN metrics (a degenerate trajectory, a per-frame fit, an empty mean) are written as null,
+    and the readers take null for NaN: summaries and sequences.csv come out as from NaN."""
+    from align3r.eval.run.results import (
+        read_record,
+        sequence_row,
+        write_experiment_outputs,
+        write_json_atomic,
+    )
+
+    degenerate = _pose_record("z", 0, True)
+    write_json_atomic(tmp_path / "z.json", degenerate)
+    text = (tmp_path / "z.json").read_text()
+    assert "NaN" not in text and _strict_json(text)["metrics"]["pose"]["ATE"] is None
+    stored = [read_record(tmp_path / "z.json"), _pose_record("x", 0.2)]
+    summary = write_experiment_outputs(tmp_path / "exp", "pose", stored, ["x", "z"])
+    assert summary["metrics"]["ate"] == pytest.approx(0.2) and summary["degenerate"] == ["z"]
+    assert math.isnan(sequence_row(stored[0])["ate"])
+    assert _strict_json((tmp_path / "exp" / "summary.json").read_text())["counts"]["in_mean"] == 1
+    per_frame = _depth_record("f", 0.1, 100)
+    per_frame["metrics"].update(scale=float("nan"), shift=float("nan"))  # per-frame mode: no sequence scale
+    write_json_atomic(tmp_path / "f.json", per_frame)
+    empty = write_experiment_outputs(tmp_path / "d", "depth", [read_record(tmp_path / "f.json")], ["f", "g"])
+    assert empty["metrics"]["abs_rel"] == pytest.approx(0.1)
+    nothing = write_experiment_outputs(tmp_path / "n", "depth", [], ["f"])
+    assert math.isnan(nothing["metrics"]["abs_rel"])  # in memory NaN, on disk null
+    assert _strict_json((tmp_path / "n" / "summary.json").read_text())["metrics"]["abs_rel"] is None
 
 
 def test_shards_take_every_world_size_th_sequence(monkeypatch):

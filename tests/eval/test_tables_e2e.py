@@ -398,7 +398,7 @@ def test_single_run_computes_missing_priors_with_the_prior_model(bench, nets, tm
                             "--name", "mine", "--quiet", *overrides(bench, tmp_path / "res", nets),
                             "priors=compute", f"prior_model={depth_pro}", f"data.tum.sequences=[{TUM[0]}]")
     assert rc == 0, err
-    assert "| net_prior0 (depthpro) |" in out.replace(Path(nets["prior"]).name, "net_prior0")
+    assert "| mine |" in out  # --name is the results folder and the row's label
     rec = json.loads((tmp_path / "res" / "mine" / "tum-depth" / f"{TUM[0]}.json").read_text())
     assert rec["prior"]["source"] == "computed" and rec["prior"]["model"] == str(depth_pro)
     assert rec["prior"]["identity"].startswith("depthpro")
@@ -428,3 +428,121 @@ def test_list_and_aggregate_only(bench, nets, tmp_path):
     rc, out, _ = eval_cli("table", "supp_t4", "--aggregate-only", *overrides(bench, tmp_path, nets))
     assert rc == 0 and out.count("n/a (—)") == 3 * 5 and "n/a (600)" in out  # nothing ran yet
     assert "0 of 2 sequences in the mean (2 missing)" in out
+
+
+def test_a_diverging_sequence_is_recorded_as_failed_left_out_and_retried(bench, nets, tmp_path, monkeypatch):
+    """An alignment that diverges (AlignmentDiverged) fails its sequence, not the run: the record
+    holds the error with advice in eval's setting keys, the mean and counts leave it out, and the
+    next run retries it while reusing the others."""
+    import align3r.eval.run.runner as runner
+
+    args = ["depth", "--dataset", "sintel", "--model", str(nets["prior"]), "--prior", "depthpro", "--name", "fail",
+            "--quiet", *overrides(bench, tmp_path, nets),
+            "+settings.sequence_overrides.alley_2.align_overrides.lr=1e30"]
+    rc, out, err = eval_cli(*args)
+    assert rc == 0, err
+    folder = tmp_path / "fail" / "sintel-depth"
+    failed, ok = json.loads((folder / "alley_2.json").read_text()), json.loads((folder / "temple_3.json").read_text())
+    assert failed["status"] == "failed" and ok["status"] == "ok"
+    assert failed["error"].startswith("AlignmentDiverged: global alignment diverged")
+    assert "+settings.align_overrides.lr=" in failed["error"] and "align_settings" not in failed["error"]
+    assert "AlignmentDiverged" in failed["traceback"]
+    summary = json.loads((folder / "summary.json").read_text())
+    assert summary["failed"] == ["alley_2"] and summary["counts"]["in_mean"] == 1
+    assert summary["metrics"]["abs_rel"] == pytest.approx(ok["metrics"]["depth"]["Abs Rel"], rel=1e-12)
+    assert "| fail |" in out and "fail / Sintel: 1 of 2 sequences in the mean (1 failed)" in out
+    calls = []
+    real = runner.evaluate_sequence
+    monkeypatch.setattr(runner, "evaluate_sequence", lambda seq, *a, **k: calls.append(seq.name) or real(seq, *a, **k))
+    assert eval_cli(*args)[0] == 0 and calls == ["alley_2"]  # the failed one again, the finished one reused
+
+
+def test_a_prior_for_a_network_without_prior_branch_is_an_error(bench, nets, tmp_path, caplog):
+    """--prior depthpro with a DUSt3R/MonST3R-style network would be ignored: an error saying what
+    to do; --prior auto on a local checkpoint says which prior it assumed."""
+    import logging
+
+    base = ["depth", "--dataset", "tum", "--model", str(nets["plain"]), "--quiet", *overrides(bench, tmp_path, nets),
+            f"data.tum.sequences=[{TUM[0]}]"]
+    for prior in ("depthpro", "auto"):
+        with caplog.at_level(logging.WARNING, logger="align3r.eval"):
+            rc, out, err = eval_cli(*base, "--prior", prior)
+        assert rc == 2 and out == ""
+        assert "has no prior branch" in err and "--prior none" in err and "Align3R checkpoint" in err
+        assert not (tmp_path / f"{Path(nets['plain']).name}-depthpro" / "tum-depth" / f"{TUM[0]}.json").exists()
+    assert "--prior auto: " in caplog.text and "assuming depthpro" in caplog.text
+    rc, out, err = eval_cli(*base, "--prior", "none", "--name", "plain")
+    assert rc == 0, err
+    rec = json.loads((tmp_path / "plain" / "tum-depth" / f"{TUM[0]}.json").read_text())
+    assert rec["prior"] == {"name": "none"} and rec["settings"]["prior"] == "none"
+
+
+def _single_settings(command: str, dataset: str, model: str, prior: str, *extra: str):
+    import argparse
+
+    from align3r.commands.eval import compose, single_plan
+
+    cfg = compose("eval/single", list(extra))
+    args = argparse.Namespace(eval_command=command, dataset=dataset, model=model, prior=prior,
+                              prior_input="pointmap", name=None)
+    [(_, exp)] = single_plan(cfg, args)[1]
+    return exp.settings
+
+
+def test_single_runs_use_the_protocol_of_the_matching_table_row():
+    """`align3r eval pose --prior depthpro` on Sintel runs the camera_pose table's Depth Pro row
+    (swinstride-5-noncyclic there), and every single run equals its table row but for the network."""
+    from dataclasses import replace
+
+    from align3r.commands.eval import compose, table_plan
+
+    for table in ("camera_pose", "video_depth"):
+        _, plan = table_plan(compose(f"eval/table/{table}", []), table)
+        for (row, key), exp in plan:
+            dataset, task = key.rsplit("-", 1)
+            single = _single_settings(task, dataset, "mine.pth", exp.settings.prior)
+            assert single == replace(exp.settings, model="mine.pth"), (table, row, key)
+    assert _single_settings("pose", "sintel", "mine.pth", "depthpro").graph == "swinstride-5-noncyclic"
+    assert _single_settings("pose", "sintel", "mine.pth", "depthanything").graph == "swin-5-noncyclic"
+    assert _single_settings("pose", "tum", "mine.pth", "depthpro").graph == "swin-5-noncyclic"
+    assert _single_settings("pose", "sintel", "mine.pth", "depthpro", "+settings.graph=swin-3").graph == "swin-3"
+
+
+def test_print_config_shows_the_resolved_single_run(bench, nets, tmp_path):
+    import yaml
+
+    rc, out, err = eval_cli("pose", "--dataset", "sintel", "--model", str(nets["prior"]), "--prior", "depthpro",
+                            "--print-config", *overrides(bench, tmp_path, nets))
+    assert rc == 0, err
+    [run] = yaml.safe_load(out)["runs"]
+    name = f"{Path(nets['prior']).name}-depthpro"
+    assert (run["model"], run["prior"], run["label"]) == (str(nets["prior"]), "depthpro",
+                                                         f"{Path(nets['prior']).name} (depthpro)")
+    assert run["dataset"]["name"] == "sintel" and run["dataset"]["options"]["sequences"] == list(SINTEL)
+    assert run["settings"]["graph"] == "swinstride-5-noncyclic" and run["settings"]["max_frames"] == FRAMES
+    assert run["results"] == str(tmp_path / name / "sintel-pose")
+    assert not (tmp_path / name).exists()  # nothing ran
+    rc, out, err = eval_cli("pose", "--dataset", "kitti", "--model", str(nets["prior"]), "--print-config",
+                            *overrides(bench, tmp_path, nets))
+    assert rc == 2 and out == "" and "data.kitti" in err  # validated before printing
+
+
+def test_result_files_are_standard_json_named_after_their_sequences(runs, bench, nets, tmp_path):
+    """Records of FlyingThings3D (sequence names are paths) are A__0000__left.json; no JSON file
+    written by a run holds NaN, even where a value is missing (null)."""
+    results, _ = runs
+
+    def reject(constant):
+        raise ValueError(constant)
+
+    ft = records(results / "video_depth" / "align3r_depthpro" / "flyingthings3d-depth")
+    assert list(ft) == ["A__0000__left"] and ft["A__0000__left"]["sequence"] == "A/0000/left"
+    for path in results.rglob("*.json"):
+        json.loads(path.read_text(), parse_constant=reject)
+    assert eval_cli("table", "supp_t1", "--aggregate-only", *overrides(bench, tmp_path, nets))[0] == 0
+    summary = json.loads((tmp_path / "supp_t1" / "scale_map" / "sintel-depth" / "summary.json").read_text(),
+                         parse_constant=reject)
+    assert summary["metrics"]["abs_rel"] is None  # nothing ran: no value, written as null
+    values = json.loads((tmp_path / "supp_t1" / "table.json").read_text(), parse_constant=reject)["values"]
+    assert all(v["ours"] is None for v in values)
+

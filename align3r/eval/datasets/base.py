@@ -147,8 +147,11 @@ def select_sequences(available: list[str], wanted, dataset: str) -> list[str]:
     wanted = [wanted] if isinstance(wanted, str) else list(wanted)
     missing = [w for w in wanted if w not in available]
     if missing:
+        on_disk = [w for w in wanted if w in available] or available
         raise InputError(f"{dataset}: sequence(s) {', '.join(missing)} not found; available: "
-                         f"{', '.join(available) or 'none'}.")
+                         f"{', '.join(available) or 'none'}. To evaluate only the sequences on disk, name them: "
+                         f"data.{dataset.lower()}.sequences=[{','.join(on_disk)}] (align3r eval; "
+                         "sequences=[...] for load_benchmark).")
     return wanted
 
 

@@ -66,7 +66,10 @@ def processed_sequence(seq_dir: Path, *, dataset: str, name: str, task: str,
     check_task(task)
     frames = list_images(seq_dir, PROCESSED_IMAGE_SUFFIXES)[:MAX_DEPTH_EVAL_FRAMES]
     if not frames:
-        raise InputError(f"no *_rgb.jpg frames in {seq_dir}; is this a processed folder?")
+        raise InputError(f"no *_rgb.jpg frames in {seq_dir}: the benchmark reads the processed layout "
+                         f"(<id>_rgb.jpg, <id>_depth.pfm, ...), not the raw download. Make it with "
+                         f"python scripts/eval/prepare_{dataset}.py --raw <raw root> --out <processed root> "
+                         "and point the dataset root at the output (docs/reproducing.md).")
     trajectory, intrinsics = _read_metadata(frames, pose_is_world_to_camera)
     return Sequence(
         dataset=dataset,

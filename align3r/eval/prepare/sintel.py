@@ -71,10 +71,14 @@ def dynamic_label(depth: np.ndarray, flow: np.ndarray, cam1: tuple[np.ndarray, n
     return error > threshold
 
 
+def _flow_candidates(root: Path, pass_dir: Path, annotations: Path) -> tuple[Path, ...]:
+    """Where the flow folder is looked for, in order."""
+    return (pass_dir.parent / "flow", annotations / "flow", root / "MPI-Sintel-training_extras" / "training" / "flow")
+
+
 def _flow_dir(root: Path, pass_dir: Path, annotations: Path) -> Path | None:
     """The first existing flow folder among the known places, or None."""
-    candidates = (pass_dir.parent / "flow", annotations / "flow", root / "MPI-Sintel-training_extras" / "training" / "flow")
-    return next((c for c in candidates if c.is_dir()), None)
+    return next((c for c in _flow_candidates(root, pass_dir, annotations) if c.is_dir()), None)
 
 
 def prepare_sintel(root: str | Path, *, pass_name: str = "final", sequences=None,
@@ -104,9 +108,10 @@ def prepare_sintel(root: str | Path, *, pass_name: str = "final", sequences=None
         raise InputError(f"flow_dir {flow_dir} is not a folder")
     flows = Path(flow_dir) if flow_dir is not None else _flow_dir(root, pass_dir, annotations)
     if flows is None:
-        log.warning("no Sintel flow folder (looked beside %s and %s): dynamic labels skipped. They are "
-                    "not needed for the evaluation; for them unzip MPI-Sintel-training_extras.zip "
-                    "(docs/reproducing.md) or pass flow_dir.", pass_dir, annotations)
+        log.warning("no Sintel flow folder (looked for %s): dynamic labels skipped. They are not needed for "
+                    "the evaluation; for them unzip MPI-Sintel-training_extras.zip (docs/reproducing.md) or "
+                    "point at the flow folder with --flow-dir DIR (scripts/eval/prepare_sintel.py; flow_dir= in "
+                    "Python).", ", ".join(map(str, _flow_candidates(root, pass_dir, annotations))))
         return {}
     names = sorted(p.name for p in depth_root.iterdir() if p.is_dir()) if sequences is None else list(sequences)
     written = {}

@@ -20,16 +20,19 @@
 
 from align3r.eval.run.results import COST_KEYS, DEPTH_KEYS, POSE_KEYS, result_path, summarise
 from align3r.eval.run.runner import (
+    ExperimentResults,
     NetworkCache,
     PriorModels,
     RunReport,
     Shard,
     aggregate_experiment,
+    collect_experiment,
     plan_experiment,
     resolve_device,
     run_experiment,
     run_sequences,
     wait_for_results,
+    write_experiment_results,
 )
 from align3r.eval.run.settings import DatasetSpec, EvalSettings, Experiment, Runtime
 
@@ -40,12 +43,14 @@ __all__ = [
     "DatasetSpec",
     "EvalSettings",
     "Experiment",
+    "ExperimentResults",
     "NetworkCache",
     "PriorModels",
     "RunReport",
     "Runtime",
     "Shard",
     "aggregate_experiment",
+    "collect_experiment",
     "plan_experiment",
     "resolve_device",
     "result_path",
@@ -53,4 +58,5 @@ __all__ = [
     "run_sequences",
     "summarise",
     "wait_for_results",
+    "write_experiment_results",
 ]

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from align3r.errors import InputError
+from align3r.errors import CheckpointError, InputError
 from align3r.priors.base import PriorSource, check_image
 from align3r.priors.external import fill_invalid, fit_to_frame, read_depth_file
 from align3r.priors.official_cache import OFFICIAL_KINDS
@@ -102,4 +102,18 @@ def load_sequence_priors(seq, prior: str, count: int, source: str, images: Seque
     if model_source is None:
         raise InputError(f"no prior model to compute the {prior} priors of {seq.dataset}/{seq.name}")
     names = [str(p) for p in seq.frame_paths[:count]]
-    return model_source.predict(images, focal_px=focal_px, frame_names=names)
+    try:
+        return model_source.predict(images, focal_px=focal_px, frame_names=names)
+    except CheckpointError as exc:  # the model's weights are missing or of another kind: say why it is needed
+        raise type(exc)(f"{exc}. {computed_prior_reason(seq, prior, count)}") from exc
+
+
+def computed_prior_reason(seq, prior: str, count: int) -> str:
+    """Why the prior model runs for ``seq`` and how to give it weights or avoid it (for errors)."""
+    files = official_prior_files(seq, prior, count) if prior in PRIOR_NAMES else []
+    missing = next((p for p in files if not p.is_file()), None)
+    why = (f"the official {prior} cache file {missing} is missing (priors=auto computes the priors then)"
+           if missing is not None else "priors=compute was given")
+    return (f"The {prior} prior model computes the priors of {seq.dataset}/{seq.name} because {why}. Give its "
+            f"weights with prior_models.{prior}=<Hub id or folder> (or prior_model=<...> when the run uses one prior "
+            f"kind only), or put the official cache files in place (priors=official then requires them)")

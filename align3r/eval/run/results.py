@@ -2,13 +2,18 @@
 
 Layout under the results root::
 
-    <results>/<experiment>/<sequence>.json     one record per sequence (align3r.eval.run.sequence)
+    <results>/<experiment>/<sequence>.json     one record per sequence (align3r.eval.run.sequence);
+                                               file name: :func:`safe_name` (``A/0000/left`` -> ``A__0000__left``)
     <results>/<experiment>/sequences.csv       one line per sequence: metrics, pairs, timings
     <results>/<experiment>/summary.json        the dataset figures and how they were averaged
 
+Every JSON file is standard JSON: a value that is NaN (no usable sequence, a degenerate
+trajectory) is written ``null``.
+
 A record is reused by a later run only when its status is ``ok`` and its fingerprint (a hash of
-the settings, the frame list and the prior source) equals the current one; anything else is
-recomputed. Dataset figures follow the official scripts: depth metrics are averaged over
+the settings, the frame list, the prior source and files, the checkpoint; stored in the record as
+``inputs``) equals the current one; anything else is recomputed. A record of another fingerprint
+is *stale*: summaries count it apart from the missing sequences, with the inputs that differ. Dataset figures follow the official scripts: depth metrics are averaged over
 sequences weighted by their valid-pixel counts, pose metrics uniformly over the sequences whose
 trajectory admitted a Sim(3) alignment.
 """
@@ -21,7 +26,7 @@ import json
 import logging
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -51,9 +56,26 @@ def result_path(results: str | Path, experiment: str, sequence: str) -> Path:
 _RESULTS_HINT = "free some space or choose another results folder; finished sequences are kept"
 
 
+def json_safe(value: Any) -> Any:
+    """``value`` with every NaN / inf float replaced by None (standard JSON has no NaN: a metric
+    without a value is written ``null``; :func:`number` reads it back as NaN)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value
+
+
+def number(value: Any) -> float:
+    """A stored metric as a float: ``null`` (written for NaN) reads as NaN."""
+    return float("nan") if value is None else float(value)
+
+
 def write_json_atomic(path: Path, data: Any) -> None:
-    """Write ``data`` as JSON beside ``path`` and rename it over ``path``."""
-    write_text(path, json.dumps(data, indent=1, allow_nan=True) + "\n", hint=_RESULTS_HINT)
+    """Write ``data`` as standard JSON (NaN / inf as ``null``) beside ``path`` and rename it over ``path``."""
+    write_text(path, json.dumps(json_safe(data), indent=1, allow_nan=False) + "\n", hint=_RESULTS_HINT)
 
 
 def write_text_atomic(path: Path, text: str) -> None:
@@ -78,13 +100,13 @@ def reusable(record: dict[str, Any] | None, fingerprint: str) -> bool:
 
 def _depth_result(record: dict[str, Any]) -> DepthResult:
     m = record["metrics"]
-    return DepthResult(dict(m["depth"]), int(m["valid_pixels"]), float(m["scale"]), float(m["shift"]),
-                       float("nan"), m.get("alignment", ""))
+    return DepthResult({k: number(v) for k, v in m["depth"].items()}, int(m["valid_pixels"]), number(m["scale"]),
+                       number(m["shift"]), float("nan"), m.get("alignment", ""))
 
 
 def _pose_result(record: dict[str, Any]) -> PoseResult:
     m = record["metrics"]
-    values = [m["pose"][k] for k in POSE_METRIC_NAMES]
+    values = [number(m["pose"][k]) for k in POSE_METRIC_NAMES]
     return PoseResult(*values, num_poses=int(m["num_poses"]), degenerate=bool(m["degenerate"]),
                       message=m.get("message", ""))
 
@@ -96,10 +118,10 @@ def sequence_row(record: dict[str, Any]) -> dict[str, Any]:
     if record["status"] == "ok":
         m = record["metrics"]
         if record["task"] == "depth":
-            row.update({k: m["depth"][name] for k, name in DEPTH_KEYS.items()})
+            row.update({k: number(m["depth"][name]) for k, name in DEPTH_KEYS.items()})
             row["valid_pixels"] = m["valid_pixels"]
         else:
-            row.update({k: m["pose"][name] for k, name in POSE_KEYS.items()})
+            row.update({k: number(m["pose"][name]) for k, name in POSE_KEYS.items()})
             row["degenerate"] = m["degenerate"]
         row.update(_costs(record))
     return row
@@ -107,40 +129,49 @@ def sequence_row(record: dict[str, Any]) -> dict[str, Any]:
 
 def _costs(record: dict[str, Any]) -> dict[str, float]:
     t = record.get("timings", {})
-    return {"pairs": float(record.get("num_pairs", float("nan"))),
+    return {"pairs": number(record.get("num_pairs")),
             "time_priors": float(t.get("priors", 0.0)), "time_inference": float(t.get("inference", 0.0)),
             "time_flow": float(t.get("flow", 0.0)), "time_align": float(t.get("align", 0.0)),
             "time_total": float(sum(t.values()))}
 
 
-def summarise(task: str, records: Sequence[dict[str, Any]], expected: Iterable[str] = ()) -> dict[str, Any]:
+def summarise(task: str, records: Sequence[dict[str, Any]], expected: Iterable[str] = (),
+              stale: Mapping[str, str] | None = None) -> dict[str, Any]:
     """The dataset figures of an experiment from its sequence records.
+
+    ``stale``: sequence -> reason, for expected sequences whose record was computed with other
+    settings (not counted, and told apart from the sequences without any record).
 
     Returns:
         ``metrics`` (metric id -> value; NaN without any usable sequence), ``costs`` (per-sequence
-        means of :data:`COST_KEYS`), ``counts`` (expected, evaluated, skipped as degenerate,
-        failed, missing) and the averaging rule.
+        means of :data:`COST_KEYS`), ``counts`` (expected, evaluated, in_mean — the sequences the
+        metrics average —, skipped as degenerate, failed, stale, missing) and the averaging rule.
     """
+    stale = dict(stale or {})
     ok = [r for r in records if r.get("status") == "ok"]
     failed = [r["sequence"] for r in records if r.get("status") != "ok"]
     present = {r["sequence"] for r in records}
-    missing = [s for s in expected if s not in present]
+    missing = [s for s in expected if s not in present and s not in stale]
     if task == "depth":
-        averaged = average_results([_depth_result(r) for r in ok])
+        results_d = [_depth_result(r) for r in ok]
+        averaged = average_results(results_d)
         metrics = {k: averaged[name] for k, name in DEPTH_KEYS.items()}
         rule = "mean over sequences weighted by valid pixels (tool/depth_test.py)"
         degenerate: list[str] = []
+        in_mean = sum(r.valid_pixels > 0 for r in results_d)  # a sequence without valid pixels has no weight
     else:
         results = [_pose_result(r) for r in ok]
         averaged = average_pose_results(results)
         metrics = {k: averaged[name] for k, name in POSE_KEYS.items()}
         rule = "uniform mean over sequences, degenerate trajectories skipped (tool/pose_test.py)"
         degenerate = [r["sequence"] for r, res in zip(ok, results) if res.degenerate]
+        in_mean = len(ok) - len(degenerate)
     costs = {k: _mean([_costs(r)[k] for r in ok]) for k in COST_KEYS}
     return {"task": task, "metrics": metrics, "costs": costs, "averaging": rule,
-            "counts": {"expected": len(present | set(missing)), "evaluated": len(ok), "degenerate": len(degenerate),
-                       "failed": len(failed), "missing": len(missing)},
-            "degenerate": degenerate, "failed": failed, "missing": missing}
+            "counts": {"expected": len(present | set(missing) | set(stale)), "evaluated": len(ok), "in_mean": in_mean,
+                       "degenerate": len(degenerate),
+                       "failed": len(failed), "stale": len(stale), "missing": len(missing)},
+            "degenerate": degenerate, "failed": failed, "stale": stale, "missing": missing}
 
 
 def _mean(values: list[float]) -> float:
@@ -149,9 +180,10 @@ def _mean(values: list[float]) -> float:
 
 
 def write_experiment_outputs(exp_dir: Path, task: str, records: Sequence[dict[str, Any]],
-                             expected: Sequence[str], extra: dict[str, Any] | None = None) -> dict[str, Any]:
+                             expected: Sequence[str], extra: dict[str, Any] | None = None, *,
+                             stale: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Write ``sequences.csv`` and ``summary.json`` of one experiment; returns the summary."""
-    summary = summarise(task, records, expected)
+    summary = summarise(task, records, expected, stale)
     summary.update(extra or {})
     rows = [sequence_row(r) for r in records]
     columns: list[str] = []

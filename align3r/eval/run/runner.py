@@ -12,6 +12,7 @@ finished one costs nothing to re-run. Rank 0 aggregates once every sequence has 
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
@@ -116,7 +117,8 @@ class PriorModels:
         if name not in self._sources:
             from align3r.pipeline import PipelineConfig, load_prior_source
 
-            config = PipelineConfig(prior=name, prior_model=self.runtime.prior_model, progress=self.runtime.progress)
+            config = PipelineConfig(prior=name, prior_model=self.runtime.prior_model_for(name),
+                                    progress=self.runtime.progress)
             self._sources[name] = load_prior_source(config, self.device, Path(self.runtime.results) / ".cache")
         return self._sources[name]
 
@@ -132,6 +134,8 @@ class PlannedSequence:
     prior_source: str | None
     fingerprint: str
     path: Path
+    payload: dict[str, Any] = field(default_factory=dict)
+    """What ``fingerprint`` hashes (stored in the record as ``inputs``, to say what changed)."""
 
 
 @dataclass
@@ -162,6 +166,18 @@ def checkpoint_stamp(model: str | None) -> dict[str, Any] | None:
     return {p.name: [p.stat().st_size, p.stat().st_mtime_ns] for p in files}
 
 
+def prior_files_stamp(seq, prior: str, count: int, root: str | Path) -> list[list[Any]]:
+    """Path, size and modification time of each official prior cache file a sequence reads, so a
+    cache file rewritten in place does not pass for the one a stored result was computed with."""
+    from align3r.eval.run.priors import official_prior_files
+
+    out = []
+    for path in official_prior_files(seq, prior, count):
+        stat = path.stat()
+        out.append([relative(path, root), stat.st_size, stat.st_mtime_ns])
+    return out
+
+
 def plan_experiment(exp: Experiment, runtime: Runtime) -> list[PlannedSequence]:
     """Every sequence of ``exp`` with its settings, clip size, prior source and fingerprint.
 
@@ -186,8 +202,11 @@ def plan_experiment(exp: Experiment, runtime: Runtime) -> list[PlannedSequence]:
         if settings.model not in stamps:
             stamps[settings.model] = checkpoint_stamp(settings.model)
         payload["checkpoint"] = stamps[settings.model]
+        if prior_source == "official-cache":
+            payload["prior_files"] = prior_files_stamp(seq, settings.prior, count, exp.dataset.root)
+        payload = json.loads(json.dumps(payload, default=str))  # as stored in the record
         planned.append(PlannedSequence(exp, seq, settings, clip, prior_source, fingerprint(payload),
-                                       result_path(runtime.results, exp.name, seq.name)))
+                                       result_path(runtime.results, exp.name, seq.name), payload))
     return planned
 
 
@@ -230,6 +249,7 @@ def run_sequences(items: list[PlannedSequence], runtime: Runtime, networks: Netw
             report.computed.append(label)
         record["experiment"] = exp.name
         record["fingerprint"] = item.fingerprint
+        record["inputs"] = item.payload
         record["wall_s"] = round(time.perf_counter() - t0, 3)
         write_json_atomic(item.path, record)
     return report
@@ -274,6 +294,129 @@ def wait_for_results(planned: list[PlannedSequence], *, idle_s: float, poll_s: f
     return missing
 
 
+def differing_inputs(stored: dict[str, Any] | None, current: dict[str, Any]) -> list[str]:
+    """The keys (``settings.<field>`` for settings, ``options.<key>`` for reader options) whose
+    values differ between a record's inputs and the current ones; only keys present in both
+    count, so partial inputs (old records, records-only mode) compare what they can."""
+    if not stored:
+        return []
+    out = []
+    for key in sorted(set(stored) & set(current)):
+        old, new = stored[key], current[key]
+        if old == new:
+            continue
+        if key in ("settings", "options") and isinstance(old, dict) and isinstance(new, dict):
+            out += [f"{key}.{k}" for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
+        else:
+            out.append(key)
+    return out
+
+
+def _record_inputs(record: dict[str, Any]) -> dict[str, Any]:
+    """A record's fingerprint inputs; for records written before they were stored, the part
+    that the record holds elsewhere (settings, reader options, frames)."""
+    if isinstance(record.get("inputs"), dict):
+        return record["inputs"]
+    dataset = record.get("dataset") or {}
+    inputs = {"settings": record.get("settings"),
+              "options": {k: v for k, v in (dataset.get("options") or {}).items() if k != "sequences"}}
+    if record.get("frames") is not None:
+        inputs["frames"] = record["frames"]
+    return {k: v for k, v in inputs.items() if v is not None}
+
+
+def stale_reason(record: dict[str, Any], current: dict[str, Any]) -> str:
+    """Why a record of other inputs than ``current`` is stale: the differing keys, or a phrase."""
+    keys = differing_inputs(_record_inputs(record), current)
+    if not keys:
+        return "settings differ"
+    shown = ", ".join(keys[:8]) + (f", ... ({len(keys) - 8} more)" if len(keys) > 8 else "")
+    return f"settings differ: {shown}"
+
+
+@dataclass
+class ExperimentResults:
+    """The records of an experiment as the current settings see them (:func:`collect_experiment`)."""
+
+    experiment: Experiment
+    expected: list[str]
+    present: list[dict[str, Any]]
+    """Records computed with the current fingerprint (any status), in protocol order."""
+    stale: dict[str, str] = field(default_factory=dict)
+    """Sequence -> why its record (computed with other inputs) does not count."""
+    from_records: bool = False
+    """The dataset was not on disk: the sequences and their match were taken from the records."""
+
+    @property
+    def evaluated(self) -> int:
+        return sum(r.get("status") == "ok" for r in self.present)
+
+
+def collect_experiment(exp: Experiment, runtime: Runtime, *, records_only: bool = False) -> ExperimentResults:
+    """The records of ``exp`` that match the current fingerprints, and the stale ones.
+
+    ``records_only``: when the dataset root is not on disk, work from the records alone
+    (:func:`_collect_from_records`) instead of failing to list the sequences.
+    """
+    if records_only and not Path(exp.dataset.root).exists():
+        return _collect_from_records(exp, runtime)
+    planned = plan_experiment(exp, runtime)
+    present, stale = [], {}
+    for item in planned:
+        record = read_record(item.path)
+        if record is None:
+            continue
+        if record.get("fingerprint") == item.fingerprint:
+            present.append(record)
+        else:
+            stale[item.seq.name] = stale_reason(record, item.payload)
+    return ExperimentResults(exp, [p.seq.name for p in planned], present, stale)
+
+
+def _collect_from_records(exp: Experiment, runtime: Runtime) -> ExperimentResults:
+    """Without the dataset: every record in the experiment's folder (or those of
+    ``sequences`` when it names them) is matched on what can be checked without the data —
+    dataset, reader options, settings, checkpoint, prior model — not on its frame list or prior
+    files; the expected sequences are the named ones, else those with a record."""
+    folder = Path(runtime.results) / exp.name
+    wanted = exp.dataset.options.get("sequences")
+    wanted = [wanted] if isinstance(wanted, str) and wanted != "all" else wanted
+    named = list(wanted) if isinstance(wanted, (list, tuple)) else None
+    options = {k: v for k, v in dict(exp.dataset.options).items() if k != "sequences"}
+    records = [r for r in map(read_record, sorted(folder.glob("*.json")))
+               if isinstance(r, dict) and "sequence" in r and "status" in r]
+    by_name = {r["sequence"]: r for r in records if named is None or r["sequence"] in named}
+    present, stale = [], {}
+    stamps: dict[str | None, Any] = {}
+    for name, record in by_name.items():
+        settings = exp.settings.for_sequence(name)
+        if settings.model not in stamps:
+            stamps[settings.model] = checkpoint_stamp(settings.model)
+        current = {"schema": RECORD_SCHEMA, "dataset": exp.dataset.name, "options": options, "sequence": name,
+                   "settings": settings.to_dict(), "checkpoint": stamps[settings.model]}
+        stored = _record_inputs(record)
+        if stored.get("prior_source") == "computed":
+            current["prior_model"] = runtime.prior_model_for(settings.prior)
+        current = json.loads(json.dumps(current, default=str))
+        keys = differing_inputs(stored, current)
+        if keys or "settings" not in stored:
+            stale[name] = stale_reason(record, current)
+        else:
+            present.append(record)
+    expected = named if named is not None else list(by_name)
+    return ExperimentResults(exp, list(expected), present, stale, from_records=True)
+
+
+def write_experiment_results(results: ExperimentResults, runtime: Runtime) -> dict[str, Any]:
+    """Write ``sequences.csv`` and ``summary.json`` of collected results; returns the summary."""
+    exp = results.experiment
+    extra = {"experiment": exp.name, "dataset": exp.dataset.to_dict(), "settings": exp.settings.to_dict()}
+    if results.from_records:
+        extra["from_records"] = True
+    return write_experiment_outputs(Path(runtime.results) / exp.name, exp.settings.task, results.present,
+                                    results.expected, extra, stale=results.stale)
+
+
 def aggregate_experiment(exp: Experiment, runtime: Runtime, *, wait_s: float = 0.0,
                          poll_s: float = 10.0) -> dict[str, Any]:
     """Summarise ``exp`` from its result files (``sequences.csv``, ``summary.json``).
@@ -281,11 +424,9 @@ def aggregate_experiment(exp: Experiment, runtime: Runtime, *, wait_s: float = 0
     Only records matching the current fingerprints count; with ``wait_s`` > 0 this first waits
     for missing ones (other ranks still running) until none has appeared for ``wait_s`` seconds
     (:func:`wait_for_results`). Returns the summary with ``counts`` saying how many sequences are
-    missing.
+    missing, and how many have a record of other settings (``stale``, with the reason per
+    sequence under ``stale``).
     """
-    planned = plan_experiment(exp, runtime)
-    wait_for_results(planned, idle_s=wait_s, poll_s=poll_s)
-    present = [r for r in map(_current_record, planned) if r is not None]
-    expected = [p.seq.name for p in planned]
-    extra = {"experiment": exp.name, "dataset": exp.dataset.to_dict(), "settings": exp.settings.to_dict()}
-    return write_experiment_outputs(Path(runtime.results) / exp.name, exp.settings.task, present, expected, extra)
+    if wait_s > 0:
+        wait_for_results(plan_experiment(exp, runtime), idle_s=wait_s, poll_s=poll_s)
+    return write_experiment_results(collect_experiment(exp, runtime), runtime)

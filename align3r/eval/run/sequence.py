@@ -18,12 +18,17 @@ from typing import Any
 import numpy as np
 import torch
 
+from align3r.align.optimize import AlignmentDiverged
 from align3r.errors import InputError
 from align3r.eval.run.priors import choose_prior_source, load_sequence_priors
 from align3r.eval.run.settings import DatasetSpec, EvalSettings, Runtime
 from align3r.eval.run.stages import build_eval_graph, mono_depth_in_view, run_graph_stages
 
 RECORD_SCHEMA = "align3r.eval.sequence/1"
+
+DIVERGED_ADVICE = ("Try a lower learning rate with +settings.align_overrides.lr=<value> (every row) or "
+                   "rows.<row>.settings.align_overrides.lr=<value> (one row), or check the frames and depth priors")
+"""What a diverged alignment's record advises, in ``align3r eval``'s setting keys."""
 
 
 class StageError(RuntimeError):
@@ -65,7 +70,8 @@ def sequence_fingerprint_payload(seq, dataset: DatasetSpec, settings: EvalSettin
     options = {k: v for k, v in dict(dataset.options).items() if k != "sequences"}
     return {"schema": RECORD_SCHEMA, "dataset": dataset.name, "options": options,
             "sequence": seq.name, "frames": frames, "settings": settings.to_dict(),
-            "prior_source": prior_source, "prior_model": runtime.prior_model if prior_source == "computed" else None,
+            "prior_source": prior_source,
+            "prior_model": runtime.prior_model_for(settings.prior) if prior_source == "computed" else None,
             "clip_size": clip_size}
 
 
@@ -104,6 +110,9 @@ def evaluate_sequence(seq, dataset: DatasetSpec, settings: EvalSettings, ctx: Se
                                                  progress=ctx.runtime.progress)
     except torch.OutOfMemoryError:
         raise
+    except AlignmentDiverged as exc:  # a failed sequence, not a failed run; advice in eval's keys
+        cause = exc.with_advice(DIVERGED_ADVICE).with_traceback(exc.__traceback__)
+        raise StageError(f"{seq.dataset}/{seq.name}: reconstruction failed") from cause
     except (InputError, RuntimeError, ValueError, FloatingPointError) as exc:
         raise StageError(f"{seq.dataset}/{seq.name}: reconstruction failed") from exc
     if not (torch.isfinite(rec.depth).all() and torch.isfinite(rec.cam2world).all()):
@@ -163,8 +172,12 @@ def _views_with_priors(seq, dataset: DatasetSpec, settings: EvalSettings, ctx: S
         if source == "official-cache":
             prior_info["files"] = [relative(Path(p.source), dataset.root) for p in priors]
         else:
-            prior_info["model"] = ctx.runtime.prior_model or "default weights"
+            prior_info["model"] = ctx.runtime.prior_model_for(settings.prior) or "default weights"
             prior_info["identity"] = getattr(model, "identity", repr(model))
+    elif settings.prior != "none":  # it would be ignored while the row's label and settings claim it
+        raise InputError(f"the network {settings.model} has no prior branch (a DUSt3R/MonST3R-style network), "
+                         f"so the {settings.prior} prior would be ignored; set the row's prior to none "
+                         "(`--prior none` for `align3r eval depth|pose`), or evaluate an Align3R checkpoint")
     scale_map = preset(settings.align).replace(**dict(settings.align_overrides)).parametrisation == "scale_map"
     with timer("views"):
         views = make_views(images, settings.size, crop=settings.crop, priors=priors, progress=False,

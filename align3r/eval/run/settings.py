@@ -23,6 +23,8 @@ from align3r.pipeline import GROUPED_GRAPHS as GROUPED_GRAPHS  # graph names -> 
 from align3r.priors.pointmap import check_prior_input
 
 TASKS = ("depth", "pose")
+PRIOR_KINDS = ("depthpro", "depthanything")
+"""Prior kinds a row may use (besides ``none``); ``Runtime.prior_models`` keys."""
 PRIOR_POLICIES = ("auto", "official", "compute")
 
 CLAMP_MODES = ("none", "official", "keep-suffix")
@@ -111,6 +113,10 @@ class EvalSettings:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> EvalSettings:
         """Build from a plain mapping; unknown keys raise ``InputError`` naming the known ones."""
+        if "prior_model" in data or "prior_models" in data:
+            raise InputError("the prior model is not a row setting: set its weights per prior kind for the whole "
+                             "command, prior_models.depthpro=PATH / prior_models.depthanything=PATH (each row "
+                             "uses the one of its prior; prior_model=PATH when the run needs one kind only)")
         check_known_fields(cls, data, "evaluation setting(s)")
         values = dict(data)
         values["align_overrides"] = dict(values.get("align_overrides") or {})
@@ -176,7 +182,10 @@ class Runtime:
     - ``priors``: ``"auto"`` (the official cache files when every one exists, else computed),
       ``"official"`` (required) or ``"compute"`` (always computed with the prior model, cached
       under ``<results>/.cache/priors``).
-    - ``prior_model``: weights of the prior model when priors are computed (None: the default).
+    - ``prior_models``: prior kind (``depthpro``, ``depthanything``) -> weights of its model when
+      priors are computed (Hub id or folder; None: the default weights).
+    - ``prior_model``: weights for the kinds ``prior_models`` leaves unset (convenient when a run
+      needs one prior kind only; a table whose rows use both kinds needs ``prior_models``).
     - ``overwrite``: recompute sequences that already have a result.
     - ``progress``: tqdm bars.
     """
@@ -188,10 +197,20 @@ class Runtime:
     prior_model: str | None = None
     overwrite: bool = False
     progress: bool = True
+    prior_models: Mapping[str, str | None] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.priors not in PRIOR_POLICIES:
             raise InputError(f"priors must be one of {PRIOR_POLICIES}, got {self.priors!r}")
+        unknown = sorted(set(self.prior_models) - set(PRIOR_KINDS))
+        if unknown:
+            raise InputError(f"prior_models has unknown prior kind(s) {unknown}; kinds: {', '.join(PRIOR_KINDS)}")
+
+    def prior_model_for(self, prior: str) -> str | None:
+        """Weights of the model computing ``prior``'s priors: ``prior_models[prior]``, else
+        ``prior_model``, else None (the default weights)."""
+        chosen = self.prior_models.get(prior)
+        return str(chosen) if chosen else (str(self.prior_model) if self.prior_model else None)
 
 
 def fingerprint(payload: Mapping[str, Any]) -> str:
