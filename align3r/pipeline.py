@@ -12,12 +12,14 @@ The library never imports Hydra: the CLI turns its configs into a :class:`Pipeli
 from __future__ import annotations
 
 import logging
+import os
+import shutil
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -47,10 +49,16 @@ class PipelineConfig:
 
     Inputs:
         stride, fps, start, max_frames: frame sampling (see ``align3r.io.iter_frames``).
-        size: network resolution (512: long side 512; 224: square).
+        folder_fps: frame rate of an image folder (timestamps, ``fps`` sampling, the preview
+            video's rate); None: a folder has no timestamps. Videos use their own timestamps.
+        size: network resolution (512: long side 512; 224: square). The released networks were
+            trained at 512 (``dust3r-224-linear`` at 224); other values work like 512 with that
+            long side, both sides rounded down to multiples of 16 (the patch size), and log a
+            warning with the resulting size.
         crop: centred crop to the network size (the official inference); False resizes the
             whole frame (the depth evaluation's variant, 512 only).
-        prior_input: ``"pointmap"`` (released networks) or ``"depthmap"`` (Table 2 ablation).
+        prior_input: ``"pointmap"`` (released networks) or ``"depthmap"`` (supp. Table 2 ablation:
+            only for a network trained on depth-map priors).
     Network:
         model: released short name (``align3r checkpoints``), ``.pth`` / folder path or Hub id.
         prior: ``"auto"`` (the one the model was trained with), ``"depthpro"``,
@@ -75,6 +83,8 @@ class PipelineConfig:
         min_conf: confidence threshold of the point clouds.
         overwrite: replace an existing output directory (atomically).
         cache_dir: run cache (priors, predictions, flow); default ``<out>.cache``; ``"none"`` off.
+        keep_cache: keep the run cache after a successful export (a rerun with other alignment
+            or export settings then skips priors, inference and flow); False deletes it.
         keep_original_gib: keep original frames in memory up to this size, for full-resolution
             COLMAP images; longer videos export at network resolution plus resampled depth.
         progress: tqdm bars.
@@ -85,14 +95,15 @@ class PipelineConfig:
     prior_model: str | None = None
     size: int = 512
     crop: bool = True
-    prior_input: str = "pointmap"
+    prior_input: Literal["pointmap", "depthmap"] = "pointmap"
     stride: int = 1
     fps: float | None = None
+    folder_fps: float | None = None
     start: int = 0
     max_frames: int | None = None
     device: str = "auto"
     precision: str = "auto"
-    batch_size: int | str = "auto"
+    batch_size: int | Literal["auto"] = "auto"
     graph: str = "grouped"
     flow: str = "raft"
     flow_weights: str | None = "DEFAULT"
@@ -104,6 +115,7 @@ class PipelineConfig:
     min_conf: float = 3.0
     overwrite: bool = True
     cache_dir: str | None = None
+    keep_cache: bool = True
     keep_original_gib: float = 2.0
     progress: bool = True
 
@@ -156,8 +168,33 @@ class StageTimer:
 
 
 def default_cache_dir(out: str | Path) -> Path:
-    out = Path(out)
+    """``<out>.cache`` beside the output directory (``out`` made absolute first, so ``.`` or
+    ``a/..`` have a name)."""
+    out = Path(os.path.abspath(os.fspath(out)))
     return out.with_name(out.name + ".cache")
+
+
+def run_cache_dir(out: str | Path | None, config: PipelineConfig) -> Path | None:
+    """The run cache a run with these settings uses: ``config.cache_dir``, else ``<out>.cache``;
+    None when ``cache_dir="none"`` or there is neither an output nor a cache folder."""
+    if config.cache_dir == "none" or (out is None and not config.cache_dir):
+        return None
+    return Path(config.cache_dir).expanduser() if config.cache_dir else default_cache_dir(out)
+
+
+#: What the pipeline writes into a run cache (:func:`remove_run_cache` deletes only these).
+CACHE_PARTS = ("priors", "pairs", "flow")
+
+
+def remove_run_cache(cache_root: Path) -> None:
+    """Delete the pipeline's parts of a run cache, then the folder itself if nothing else is in it
+    (a ``cache_dir`` given by the user may hold other files: those stay)."""
+    for part in CACHE_PARTS:
+        shutil.rmtree(cache_root / part, ignore_errors=True)
+    try:
+        cache_root.rmdir()
+    except OSError:
+        pass
 
 
 def resolve_prior_name(model: str, prior: str) -> str:
@@ -205,11 +242,12 @@ def prepare_input(source, config: PipelineConfig, prior_source=None, *, need_mon
     timer = timer or StageTimer()
     chunk = 32
     stream = iter_frames(source, stride=config.stride, fps=config.fps, start=config.start,
-                         max_frames=config.max_frames)
+                         max_frames=config.max_frames, folder_fps=config.folder_fps)
     views, names, indices, stamps, originals, mono, files, prior_sources = [], [], [], [], [], [], [], []
     keep_bytes = config.keep_original_gib * 2**30
     kept_bytes = 0
-    total = expected_count(probe(source), config.stride, config.fps, config.start, config.max_frames)
+    total = expected_count(probe(source, folder_fps=config.folder_fps), config.stride, config.fps, config.start,
+                           config.max_frames)
     bar = tqdm(total=total, desc="frames → priors → views", unit="frame", disable=not config.progress, leave=False)
     batch: list = []
 
@@ -264,6 +302,18 @@ def prepare_input(source, config: PipelineConfig, prior_source=None, *, need_mon
         source=Path(source) if not isinstance(source, (list, tuple)) else Path(str(source[0])).parent,
         files=files, prior_sources=prior_sources,
     )
+
+
+def check_graph_name(name: str) -> None:
+    """``InputError`` now for a graph name :func:`build_graph` would refuse (any frame count)."""
+    from align3r.pairs import parse_graph_name
+
+    if name in GROUPED_GRAPHS:
+        return
+    try:
+        parse_graph_name(str(name))
+    except InputError as exc:
+        raise InputError(f"graph={name}: {exc}; or a grouped keyframe mode: {', '.join(GROUPED_GRAPHS)}") from None
 
 
 def build_graph(name: str, num_frames: int):
@@ -353,44 +403,116 @@ class PipelineResult:
         return line + (f" → {self.out}" if self.out is not None else "")
 
 
+def check_settings(config: PipelineConfig, source=None) -> None:
+    """Everything about ``config`` that can be checked without loading weights or decoding frames:
+    the alignment preset and settings, output formats, graph name, prior representation, precision,
+    batch size and, given a ``source`` (probed, not decoded), the network size for its frames.
+
+    A ``size`` other than 512 / 224 logs a warning with the view size it gives."""
+    from align3r.export.writer import resolve_formats
+    from align3r.inference import resolve_precision
+    from align3r.priors.pointmap import check_prior_input
+
+    align_config(config)
+    resolve_formats(config.formats)
+    check_graph_name(config.graph)
+    check_prior_input(config.prior_input)
+    resolve_precision(config.precision, torch.device("cpu"))
+    if config.batch_size != "auto" and (isinstance(config.batch_size, bool) or not isinstance(config.batch_size, int)
+                                        or config.batch_size < 1):
+        raise InputError(f"batch_size={config.batch_size}: expected a positive integer or auto")
+    if config.folder_fps is not None and not config.folder_fps > 0:
+        raise InputError(f"folder_fps={config.folder_fps}: expected a positive frame rate (or null)")
+    if source is None:
+        return
+    from align3r.io import probe
+    from align3r.io.view_geometry import compute_view_geometry
+
+    info = probe(source, folder_fps=config.folder_fps)  # unreadable / empty / non-video input fails here
+    h0, w0 = info.size
+    geometry = compute_view_geometry(h0, w0, config.size, crop=config.crop)  # a size the frames cannot take
+    if config.size not in (224, 512):
+        h, w = geometry.output_hw
+        log.warning("size=%s is not a resolution the released networks were trained at (512: long side 512, "
+                    "224: square): %dx%d frames become %dx%d views (long side %s, sides rounded down to "
+                    "multiples of 16)", config.size, w0, h0, w, h, config.size)
+
+
+@contextmanager
+def quiet_third_party(progress: bool) -> Iterator[None]:
+    """Without ``progress``, silence the progress bars of Hugging Face libraries (transformers'
+    "Loading weights", Hub downloads) while the block runs; their previous state is restored."""
+    if progress:
+        yield
+        return
+    restore = []
+    try:
+        from huggingface_hub.utils import (
+            are_progress_bars_disabled,
+            disable_progress_bars,
+            enable_progress_bars,
+        )
+
+        if not are_progress_bars_disabled():
+            disable_progress_bars()
+            restore.append(enable_progress_bars)
+    except ImportError:
+        pass
+    try:
+        from transformers.utils import logging as transformers_logging
+
+        if transformers_logging.is_progress_bar_enabled():
+            transformers_logging.disable_progress_bar()
+            restore.append(transformers_logging.enable_progress_bar)
+    except ImportError:
+        pass
+    try:
+        yield
+    finally:
+        for undo in restore:
+            undo()
+
+
 def run_pipeline(source, *, out: str | Path | None = None, config: PipelineConfig | None = None,
                  net=None, prior_source=None, **settings) -> PipelineResult:
     """:func:`reconstruct` returning the whole :class:`PipelineResult` (used by ``align3r infer``).
 
-    ``prior_source`` replaces the prior named by the config (any ``align3r.priors`` source)."""
+    ``prior_source`` replaces the prior named by the config (any ``align3r.priors`` source).
+    Settings, the input and the output directory are checked before any weight is loaded; the
+    run cache is created only once they pass."""
     from align3r.device import resolve_device
-    from align3r.export.writer import resolve_formats
+    from align3r.export.writer import check_output_dir
     from align3r.model.checkpoint import load_model_and_source
 
     config = (config or PipelineConfig()).replace(**settings)
     timer = StageTimer()
     device = resolve_device(config.device)
-    cache_root = None
-    if config.cache_dir != "none" and (out is not None or config.cache_dir):
-        cache_root = Path(config.cache_dir) if config.cache_dir else default_cache_dir(out)
-    aconf = align_config(config)  # fail on a bad preset or output format before any heavy work
-    resolve_formats(config.formats)
-    if not isinstance(source, (list, tuple)):
-        from align3r.io import probe
+    if out is not None:  # a refused destination fails now, not after the run (and gets no cache)
+        check_output_dir(out, overwrite=config.overwrite)
+    cache_root = run_cache_dir(out, config)
+    # bad preset, format, graph, ... or unreadable input fail before any heavy work
+    check_settings(config, None if isinstance(source, (list, tuple)) else source)
+    aconf = align_config(config)
 
-        probe(source)  # unreadable / empty / non-video input fails before any weights load
-
-    with timer("load"):
-        flow = flow_backend(config, device)  # missing RAFT weights fail before the priors, not after
-        checkpoint = None
-        if net is None:
-            net, checkpoint = load_model_and_source(config.model, device)
-        net = net.to(device).eval()
-        if prior_source is None and net.config.with_prior:
-            prior_source = load_prior_source(config, device, cache_root)
-    prepared = prepare_input(source, config, prior_source, need_mono_depth=aconf.parametrisation == "scale_map",
-                             timer=timer)
-    rec, num_pairs = run_stages(prepared, net, config, device, cache_root, timer, flow)
+    with quiet_third_party(config.progress):
+        with timer("load"):
+            flow = flow_backend(config, device)  # missing RAFT weights fail before the priors, not after
+            checkpoint = None
+            if net is None:
+                net, checkpoint = load_model_and_source(config.model, device)
+            net = net.to(device).eval()
+            if prior_source is None and net.config.with_prior:
+                prior_source = load_prior_source(config, device, cache_root)
+        prepared = prepare_input(source, config, prior_source,
+                                 need_mono_depth=aconf.parametrisation == "scale_map", timer=timer)
+        rec, num_pairs = run_stages(prepared, net, config, device, cache_root, timer, flow)
     written = None
     if out is not None:
         with timer("export"):
             inputs = [*input_entries(prepared), checkpoint_entry(net, checkpoint)]
             written = write_outputs(out, rec, prepared, config, timer, inputs)
+    if cache_root is not None and not config.keep_cache:  # only after success: a failed run resumes
+        remove_run_cache(cache_root)
     result = PipelineResult(rec, prepared, dict(timer.seconds), num_pairs, written)
     log.info("align3r: %s", result.summary())
     return result

@@ -169,7 +169,7 @@ def align_grouped(graph: GroupedPairs, predict: Callable[[PairGraph], PairPredic
         k_known = torch.as_tensor(known_intrinsics, dtype=torch.float32)
         k_known = k_known[keyframes] if k_known.dim() == 3 else k_known
     key_rec = align(key_preds, config, flow=key_flow, known_intrinsics=k_known, mono_depth=mono(keyframes),
-                    progress=progress)
+                    progress=progress and f"global alignment (keyframes: {keyframes.numel()} frames)")
     del key_preds, key_flow
     key_world = key_rec.world_points()  # (K, H, W, 3)
 
@@ -200,7 +200,7 @@ def align_grouped(graph: GroupedPairs, predict: Callable[[PairGraph], PairPredic
         flow = localise_flow(flow_fn(clip_graph), frame_ids, n) if flow_fn is not None else None
         k_clip = clip_k if clip_k is not None else key_rec.intrinsics[keyslot[frame_ids[anchors]]].mean(0)
         rec = align(preds, clip_config, flow=flow, known_intrinsics=k_clip, mono_depth=mono(frame_ids),
-                    progress=progress)
+                    progress=progress and f"global alignment (clip {c + 1} of {len(graph.clip_graphs)})")
         del preds, flow
         clip_histories[f"clip_{c}"] = rec.loss_history
 

@@ -114,9 +114,10 @@ def _check_finite(total: Tensor, iteration: int) -> None:
             "point maps may be degenerate for this input")
 
 
-def optimise(model: SceneModel, objective: Objective, config: AlignConfig, progress: bool = True
+def optimise(model: SceneModel, objective: Objective, config: AlignConfig, progress: bool | str = True
              ) -> tuple[list[float], dict[str, list[float]]]:
-    """Run Adam on the model's trainable parameters.
+    """Run Adam on the model's trainable parameters (``progress``: a tqdm bar; a string is its
+    label, default "global alignment").
 
     Returns:
         the total loss of every iteration (evaluated before its step) and each term's history
@@ -130,7 +131,8 @@ def optimise(model: SceneModel, objective: Objective, config: AlignConfig, progr
     optimizer = torch.optim.Adam(groups, lr=config.lr, betas=config.adam_betas, fused=True)
     totals: list[Tensor] = []
     terms_hist: dict[str, list[Tensor]] = {}
-    bar = tqdm(range(config.iterations), desc="global alignment", disable=not progress, leave=False)
+    desc = progress if isinstance(progress, str) else "global alignment"
+    bar = tqdm(range(config.iterations), desc=desc, disable=not progress, leave=False)
     for it in bar:
         lr = learning_rate(config, it)
         for group in optimizer.param_groups:
@@ -143,7 +145,7 @@ def optimise(model: SceneModel, objective: Objective, config: AlignConfig, progr
         for name, value in terms.items():
             terms_hist.setdefault(name, []).append(value.detach())
         if progress and it % 10 == 0:
-            bar.set_postfix_str(f"lr={lr:.3g} loss={float(total):.5g}")
+            bar.set_postfix_str(f"lr={lr:.3g} loss={float(total.detach()):.5g}")
         if it % 25 == 24 or it == config.iterations - 1:  # a host sync every 25 steps only
             _check_finite(total, it)
     # one device-to-host transfer at the end instead of a sync per iteration

@@ -155,7 +155,7 @@ def build_scene(preds: PairPredictions, init: InitialState, config: AlignConfig,
 
 def align(preds: PairPredictions, config: AlignConfig | None = None, *, flow: PairFlow | None = None,
           dynamic_mask: Tensor | None = None, mono_depth: Tensor | None = None, known_intrinsics=None,
-          known_poses=None, progress: bool = True) -> Reconstruction:
+          known_poses=None, progress: bool | str = True) -> Reconstruction:
     """Global alignment of pairwise point maps into per-frame depth, poses and intrinsics.
 
     Args:
@@ -170,7 +170,7 @@ def align(preds: PairPredictions, config: AlignConfig | None = None, *, flow: Pa
             as initial value (``config.known_intrinsics_fixed``); its principal point is kept.
         known_poses: (N, 4, 4) camera-to-world; held fixed (then they also set the units) or used
             as initial values (``config.known_poses_fixed``).
-        progress: show a tqdm bar.
+        progress: show a tqdm bar (a string: shown with that label, e.g. which problem it is).
 
     Returns:
         :class:`Reconstruction` with ``loss_history`` (total loss per iteration, before its step)

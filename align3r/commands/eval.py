@@ -439,8 +439,10 @@ def list_tables(config_dir: str | None) -> int:
 def run(args: argparse.Namespace) -> int:
     from omegaconf import OmegaConf
 
-    logging.basicConfig(level=logging.WARNING if getattr(args, "quiet", False) else logging.INFO,
-                        format="%(levelname)s %(name)s: %(message)s")
+    from align3r.commands._logging import setup_logging
+
+    setup_logging(logging.WARNING if getattr(args, "quiet", False) else logging.INFO,
+                  "%(levelname)s %(name)s: %(message)s")
     command = getattr(args, "eval_command", None)
     if command is None:
         print("usage: align3r eval {table,depth,pose,list} ... (align3r eval --help)", file=sys.stderr)

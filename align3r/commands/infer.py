@@ -18,7 +18,9 @@ as key=value, e.g.
   align3r infer clip.mp4 --out out/c max_frames=30 flow=dis align=demo align_settings.iterations=100
   align3r infer clip.mp4 --out out/c --print-config
 
-An interrupted run resumes from its cache (DIR.cache) when started again with the same settings.
+Unknown keys, values of the wrong type and an output directory that may not be written fail at
+once, before any work. An interrupted run resumes from its cache (DIR.cache) when started again
+with the same settings; the cache is kept after success (keep_cache=false deletes it).
 """
 
 EXTRA_ARGS = "overrides"  # key=value overrides may also follow the options
@@ -33,36 +35,64 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
+def check_override_keys(overrides: list[str]) -> None:
+    """Unknown keys in ``key=value`` / ``+key=value`` overrides raise a one-line ``InputError``
+    naming the close matches (Hydra would say "use +key=value", which then fails later)."""
+    from align3r.align.config import AlignConfig
+    from align3r.commands._settings import check_keys, field_names
+    from align3r.pipeline import PipelineConfig
+
+    top = [*(k for k in field_names(PipelineConfig) if k != "align_overrides"), "align_settings"]
+    for override in overrides:
+        key = override.split("=", 1)[0].lstrip("+~").strip()
+        if not key or any(c in key for c in "@/ "):
+            continue  # not a plain key: Hydra explains
+        head, _, rest = key.partition(".")
+        check_keys([head], top)
+        if head == "align_settings" and rest:
+            check_keys([rest.split(".")[0]], field_names(AlignConfig), prefix="align_settings.")
+
+
 def compose(overrides: list[str], config_dir: str | None = None):
     """The infer config with command-line overrides applied (Hydra compose API)."""
     from align3r.commands._hydra import compose_config
     from align3r.configs import config_dir as shipped
 
+    check_override_keys(overrides)
     return compose_config(config_dir or shipped(), "infer", overrides, "bad config override")
 
 
 def pipeline_config(cfg):
-    """Hydra config -> ``PipelineConfig`` (align_settings entries that are null are dropped)."""
+    """Hydra config -> ``PipelineConfig``: every value converted to its field's type (a wrong type
+    or an unknown key is a one-line ``InputError`` naming the key, the value and what it takes);
+    align_settings entries that are null are dropped (the preset's value stays)."""
     from omegaconf import OmegaConf
 
+    from align3r.align.config import AlignConfig
+    from align3r.commands._settings import check_keys, field_names, show_value, typed_fields
+    from align3r.errors import InputError
     from align3r.pipeline import PipelineConfig
 
     data = OmegaConf.to_container(cfg, resolve=True)
-    settings = {k: v for k, v in (data.pop("align_settings") or {}).items() if v is not None}
+    settings = data.pop("align_settings", None) or {}
+    if not isinstance(settings, dict):
+        raise InputError(f"align_settings={show_value(settings)}: expected a mapping of alignment settings "
+                         "(align_settings.iterations=100 ...)")
     intrinsics = data.get("intrinsics")
-    if intrinsics is not None:
-        from align3r.errors import InputError
-
-        if len(intrinsics) != 4:
-            raise InputError(f"intrinsics must be [fx, fy, cx, cy], got {intrinsics}")
-        data["intrinsics"] = tuple(float(v) for v in intrinsics)
-    return PipelineConfig(**data, align_overrides=settings)
+    if isinstance(intrinsics, (list, tuple)) and len(intrinsics) != 4:
+        raise InputError(f"intrinsics must be [fx, fy, cx, cy], got {show_value(intrinsics)}")
+    check_keys(data, [k for k in field_names(PipelineConfig) if k != "align_overrides"])  # a custom infer.yaml
+    fields = typed_fields(PipelineConfig, data)
+    overrides = typed_fields(AlignConfig, {k: v for k, v in settings.items() if v is not None},
+                             prefix="align_settings.")
+    return PipelineConfig(**fields, align_overrides=overrides)
 
 
 def run(args: argparse.Namespace) -> int:
     from omegaconf import OmegaConf
 
-    from align3r.pipeline import run_pipeline
+    from align3r.commands._logging import setup_logging
+    from align3r.pipeline import run_cache_dir, run_pipeline
 
     cfg = compose(args.overrides, args.config_dir)
     if args.print_config:
@@ -71,7 +101,16 @@ def run(args: argparse.Namespace) -> int:
     config = pipeline_config(cfg)
     if args.quiet:
         config = config.replace(progress=False)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    result = run_pipeline(args.source, out=args.out, config=config)
+    # warnings on stderr, each once (huggingface_hub prints its own: not repeated by the root handler);
+    # --quiet also silences transformers' / the Hub's progress bars (run_pipeline with progress=False)
+    setup_logging(logging.WARNING, "%(levelname)s %(name)s: %(message)s")
+    cache = run_cache_dir(args.out, config)
+    try:
+        result = run_pipeline(args.source, out=args.out, config=config)
+    except KeyboardInterrupt:
+        if cache is not None and cache.is_dir():
+            print(f"interrupted; run the same command again to resume from the run cache {cache}", file=sys.stderr)
+            return 130
+        raise
     print(f"align3r infer: {result.summary()}", file=sys.stdout)
     return 0

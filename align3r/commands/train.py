@@ -71,7 +71,9 @@ def run(args: argparse.Namespace) -> int:
         resolved = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
     except OmegaConfBaseException as exc:
         raise InputError(f"incomplete training config: {exc}") from None
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    from align3r.commands._logging import setup_logging
+
+    setup_logging(logging.INFO, "%(asctime)s %(name)s: %(message)s")
     output_dir = Path(resolved["output_dir"])
     if int(os.environ.get("RANK", "0")) == 0:
         output_dir.mkdir(parents=True, exist_ok=True)

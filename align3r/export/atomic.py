@@ -195,6 +195,46 @@ def output_error(exc: OSError, target: Path, *, written: int | None = None,
     return None
 
 
+def absolute_path(path: str | os.PathLike) -> Path:
+    """``path`` made absolute and normalised (``.``, ``..`` and ``a/./b`` collapsed; symlinks kept),
+    so that it always has a name to put sibling directories beside."""
+    return Path(os.path.abspath(os.fspath(path)))
+
+
+def check_destination(target: str | os.PathLike, *, overwrite: bool, marker: str,
+                      seed_from: str | os.PathLike | None = None) -> Path:
+    """Raise :class:`OutputError` unless ``target`` may become (or be replaced by) an output directory.
+
+    The rules of :func:`staged_directory`, callable before any work is done (``align3r infer``
+    checks its ``--out`` before loading weights): ``target`` must not be an existing file; an
+    existing directory is replaced only with ``overwrite`` (or when it is ``seed_from`` itself) and
+    only if it is empty or holds ``marker`` (one of our outputs); and it must not be the current
+    working directory or one of its parents (the directory is replaced as a whole, which would
+    leave the shell in a deleted folder). Returns the absolute target.
+    """
+    target = absolute_path(target)
+    if target.is_file() or (target.exists() and not target.is_dir()):
+        raise OutputError(f"{target} exists and is not a directory; choose another output path")
+    try:
+        cwd = Path.cwd()
+    except OSError:  # the cwd was deleted: then it cannot be the target
+        cwd = None
+    real = Path(os.path.realpath(target))  # the cwd is a physical path: compare symlinks resolved
+    if cwd is not None and (real == cwd or real in cwd.parents):
+        where = "is the current directory" if real == cwd else f"contains the current directory {cwd}"
+        raise OutputError(f"{target} {where}; an output directory is replaced as a whole, which would leave "
+                          "the shell in a deleted folder — choose a new folder, e.g. --out ./reconstruction")
+    if target.exists():
+        if not overwrite and (seed_from is None or absolute_path(seed_from) != target):
+            raise OutputError(f"{target} already exists; allow replacing it (align3r infer: overwrite=true, "
+                              "align3r export: --overwrite, Python: overwrite=True), or choose another output "
+                              "directory")
+        if not _is_replaceable(target, marker):
+            raise OutputError(f"{target} is a non-empty directory that is not an align3r output "
+                              f"(no {marker}); refusing to replace it — choose another output directory")
+    return target
+
+
 @contextlib.contextmanager
 def staged_directory(target: Path, *, overwrite: bool, marker: str, seed_from: Path | None = None,
                      durable: bool = True, expected_bytes: int | None = None) -> Iterator[Path]:
@@ -214,22 +254,13 @@ def staged_directory(target: Path, *, overwrite: bool, marker: str, seed_from: P
     Raises:
         OutputError: ``target`` exists and may not be replaced, the disk is full, no permission.
     """
-    target = Path(target).absolute()
+    target = absolute_path(target)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         recover_interrupted_swap(target)
     except OSError as exc:
         raise (output_error(exc, target) or exc) from exc
-    if target.exists():
-        if not target.is_dir():
-            raise OutputError(f"{target} exists and is not a directory; choose another output path")
-        if not overwrite and (seed_from is None or Path(seed_from).absolute() != target):
-            raise OutputError(f"{target} already exists; allow replacing it (align3r infer: overwrite=true, "
-                              "align3r export: --overwrite, Python: overwrite=True), or choose another output "
-                              "directory")
-        if not _is_replaceable(target, marker):
-            raise OutputError(f"{target} is a non-empty directory that is not an align3r output "
-                              f"(no {marker}); refusing to replace it — choose another output directory")
+    check_destination(target, overwrite=overwrite, marker=marker, seed_from=seed_from)
 
     stage = target.with_name(f"{target.name}{STAGING_TAG}{os.getpid()}")
     try:

@@ -15,7 +15,9 @@ FORMAT_NAME = "align3r-reconstruction"
 FORMAT_VERSION = 1
 
 MANIFEST = "manifest.json"
-LOSS_HISTORY = "loss_history.npz"  # "total" (iterations,) + "term_<name>" per loss term
+# "total" (iterations,) + "term_<name>" per loss term (shorter when the term starts later); grouped
+# graphs: "total" of the keyframe problem + "term_clip_<k>" = clip k's total (docs/outputs.md)
+LOSS_HISTORY = "loss_history.npz"
 
 # Per-frame folders (one file per frame, named by the frame's stem).
 DEPTH_DIR = "depth"  # <stem>.npy float32 (H, W); <stem>.png uint16 (depth = png / scale)
@@ -45,10 +47,11 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 def frame_stems(names: Sequence[str]) -> list[str]:
     """File stems for N frames: the input names without image suffix, made filesystem-safe.
 
-    ``["00000.jpg", "00001.jpg"]`` -> ``["00000", "00001"]``. Characters outside
-    ``[A-Za-z0-9._-]`` become ``_``. If that leaves duplicates or empty stems (names from
-    different folders, odd characters), every stem becomes the zero-padded frame index instead, so
-    files never overwrite each other.
+    ``["00000.jpg", "00001.jpg"]`` -> ``["00000", "00001"]``. Every run of characters outside
+    ``[A-Za-z0-9._-]`` becomes one ``_``, then leading and trailing ``.`` and ``_`` are stripped
+    (``"été.JPG"`` -> ``"t"``). If that leaves duplicates or empty stems (names from different
+    folders, odd characters), every stem becomes the zero-padded frame index instead (at least 5
+    digits), so files never overwrite each other.
     """
     stems = []
     for name in names:

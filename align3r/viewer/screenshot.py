@@ -116,8 +116,37 @@ def render_screenshot(content: ViewerContent, *, frame: int | None = None, view:
     return image
 
 
+#: screenshot file formats, by extension (PIL writers; PNG is lossless, the default)
+SCREENSHOT_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".bmp": "BMP",
+                      ".tif": "TIFF", ".tiff": "TIFF"}
+
+
+def screenshot_format(path: str | Path) -> str:
+    """The PIL format the file name's extension asks for; ``InputError`` for any other extension."""
+    from align3r.errors import InputError
+
+    suffix = Path(path).suffix.lower()
+    if suffix not in SCREENSHOT_FORMATS:
+        raise InputError(f"cannot write a screenshot as {Path(path).name!r}: use one of "
+                         f"{', '.join(SCREENSHOT_FORMATS)} (the extension picks the format)")
+    return SCREENSHOT_FORMATS[suffix]
+
+
 def save_screenshot(path: str | Path, image: np.ndarray) -> Path:
-    """Write the image as PNG atomically; returns the path."""
+    """Write the image atomically in the format its extension names (:data:`SCREENSHOT_FORMATS`:
+    PNG, JPEG at quality 95, ...); returns the path."""
+    import io
+
+    from PIL import Image
+
     path = Path(path)
-    write_bytes(path, encode_png(image))
+    fmt = screenshot_format(path)
+    if fmt == "PNG":
+        data = encode_png(image)
+    else:
+        buf = io.BytesIO()
+        Image.fromarray(np.ascontiguousarray(image)).save(buf, format=fmt, **({"quality": 95} if fmt in
+                                                                               ("JPEG", "WEBP") else {}))
+        data = buf.getvalue()
+    write_bytes(path, data)
     return path

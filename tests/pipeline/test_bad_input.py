@@ -208,3 +208,67 @@ def test_gpu_out_of_memory_backs_off_then_explains(monkeypatch, tiny_problem, me
     monkeypatch.setattr(Align3RNet, method, _oom_above(real, 0, []))
     with pytest.raises(OutOfMemory, match=r"one (frame|pair) per batch .*size=224.*max_frames.*device=cpu"):
         PairPredictor(net, *inputs, batch_size=4, progress=False)(graph)
+
+
+@pytest.fixture
+def no_work(monkeypatch):
+    """Loading weights, computing priors or decoding frames fails the test: for errors that must come first."""
+
+    def fail(*args, **kwargs):
+        raise AssertionError("weights were loaded, priors computed or frames decoded before the error")
+
+    monkeypatch.setattr("align3r.model.checkpoint.read_checkpoint", fail)
+    monkeypatch.setattr("align3r.pipeline.load_prior_source", fail)
+    monkeypatch.setattr("align3r.pipeline.prepare_input", fail)
+
+
+@pytest.mark.parametrize("kind", ["foreign-folder", "existing-output-no-overwrite", "existing-file"])
+def test_a_refused_output_directory_fails_before_any_work_and_gets_no_cache(tmp_path, previous, capsys, clip,
+                                                                           fast_overrides, no_work, kind):
+    out, before = previous
+    extra = []
+    if kind == "foreign-folder":
+        out = tmp_path / "notdir"
+        out.mkdir()
+        (out / "notes.txt").write_text("my notes")
+        needle = "is a non-empty directory that is not an align3r output"
+    elif kind == "existing-output-no-overwrite":
+        extra = ["overwrite=false"]
+        needle = "already exists; allow replacing it"
+    else:
+        out = tmp_path / "fake.mp4"
+        out.write_bytes(b"not mine to replace")
+        needle = "exists and is not a directory"
+    line = _fails(capsys, ["infer", str(clip), "--out", str(out), *fast_overrides(*extra)], str(out), needle)
+    assert "choose another output" in line
+    assert not out.with_name(out.name + ".cache").exists()
+    if kind == "foreign-folder":
+        assert (out / "notes.txt").read_text() == "my notes"
+    elif kind == "existing-file":
+        assert out.read_bytes() == b"not mine to replace"
+    else:
+        assert _digest(out) == before
+
+
+def test_the_current_directory_is_refused_as_output(tmp_path, capsys, clip, fast_overrides, no_work, monkeypatch):
+    """``--out .`` used to crash in default_cache_dir (PosixPath('.') has an empty name); the output
+    replaces its directory as a whole, so the cwd (even empty) is refused, with no cache beside it."""
+    from align3r.pipeline import default_cache_dir
+
+    here = tmp_path / "here"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    assert default_cache_dir(".") == tmp_path / "here.cache"
+    assert default_cache_dir("a/..") == tmp_path / "here.cache"
+    _fails(capsys, ["infer", str(clip), "--out", ".", *fast_overrides()], f"{here} is the current directory",
+           "--out ./reconstruction")
+    _fails(capsys, ["infer", str(clip), "--out", "..", *fast_overrides()], f"contains the current directory {here}")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["here"] and not any(here.iterdir())
+
+
+def test_an_unknown_graph_fails_before_any_work(previous, capsys, clip, fast_overrides, no_work):
+    out, before = previous
+    line = _fails(capsys, ["infer", str(clip), "--out", str(out), *fast_overrides("graph=swin-two")],
+                  "graph=swin-two", "unknown pair graph", "swinstride-K", "grouped-paper")
+    assert "Traceback" not in line
+    assert _digest(out) == before

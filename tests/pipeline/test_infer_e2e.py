@@ -186,3 +186,17 @@ def test_summary_line_names_frames_pairs_and_stage_times(tmp_path, clip, fast_ov
     assert line.startswith("align3r infer: 6 frames, 18 pairs, 224x224")  # swin-2-noncyclic: 9 pairs, both ways
     for stage in ("priors", "inference", "flow", "align", "export"):
         assert stage in line
+
+
+def test_preview_rate_and_loss_history_are_as_documented(run_dir):
+    """docs/outputs.md: preview.mp4 runs at the sampled frames' rate (30 fps / stride 4); in one
+    alignment problem loss_history.npz holds `total` and one array per term, the flow term shorter
+    (it starts at iteration ceil(flow_start * iterations) = 2 of 20)."""
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["outputs"]["video"]["fps"] == pytest.approx(30 / 4)
+    with av.open(str(run_dir / "preview.mp4")) as container:
+        assert float(container.streams.video[0].average_rate) == pytest.approx(7.5, rel=1e-3)
+    losses = np.load(run_dir / "loss_history.npz")
+    assert set(losses.files) == {"total", "term_alignment", "term_temporal", "term_flow"}
+    assert len(losses["total"]) == len(losses["term_alignment"]) == len(losses["term_temporal"]) == 20
+    assert len(losses["term_flow"]) == 18
