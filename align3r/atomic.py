@@ -53,6 +53,14 @@ def atomic_path(path: str | os.PathLike, *, durable: bool = False, hint: str | N
             tmp.unlink()
 
 
+def new_file_mode() -> int:
+    """The permissions ``open()`` gives a new file under the current umask (0o666 & ~umask): for
+    writers that create their files more restrictively (safetensors: 0o600)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 def write_bytes(path: str | os.PathLike, data: bytes, *, durable: bool = False, hint: str | None = None) -> None:
     """Write ``data`` to ``path`` atomically (see :func:`atomic_path`)."""
     with atomic_path(path, durable=durable, hint=hint) as tmp, open(tmp, "wb") as f:

@@ -57,11 +57,15 @@ class PipelineConfig:
             warning with the resulting size.
         crop: centred crop to the network size (the official inference); False resizes the
             whole frame (the depth evaluation's variant, 512 only).
-        prior_input: ``"pointmap"`` (released networks) or ``"depthmap"`` (supp. Table 2 ablation:
-            only for a network trained on depth-map priors).
+        prior_input: ``"auto"`` (the representation the network was fine-tuned with, as
+            ``align3r train`` records it in ``final_model/config.json``; ``"pointmap"`` for the
+            released networks and unknown checkpoints), ``"pointmap"`` or ``"depthmap"`` (supp.
+            Table 2 ablation: only for a network trained on depth-map priors). A value that
+            contradicts the recorded one logs a warning.
     Network:
         model: released short name (``align3r checkpoints``), ``.pth`` / folder path or Hub id.
-        prior: ``"auto"`` (the one the model was trained with), ``"depthpro"``,
+        prior: ``"auto"`` (the one the model was trained with: released names, and local
+            ``align3r train`` outputs from what they record), ``"depthpro"``,
             ``"depthanything[-small|-base|-large]"``, ``"external:<folder>"``,
             ``"official-cache:<name>"`` or ``"none"`` (DUSt3R / MonST3R networks).
         prior_model: Hub id or folder overriding the prior's default weights.
@@ -95,7 +99,7 @@ class PipelineConfig:
     prior_model: str | None = None
     size: int = 512
     crop: bool = True
-    prior_input: Literal["pointmap", "depthmap"] = "pointmap"
+    prior_input: Literal["auto", "pointmap", "depthmap"] = "auto"
     stride: int = 1
     fps: float | None = None
     folder_fps: float | None = None
@@ -197,10 +201,65 @@ def remove_run_cache(cache_root: Path) -> None:
         pass
 
 
-def resolve_prior_name(model: str, prior: str) -> str:
+def trained_settings(model: str) -> dict[str, str]:
+    """What ``model`` was trained with, as far as known without loading it: ``{"prior": ...}`` for
+    the released names, ``{"prior": ..., "prior_input": ...}`` for the outputs of ``align3r train``
+    (``align3r.model.checkpoint.training_metadata``); ``{}`` otherwise."""
+    if not isinstance(model, str | os.PathLike):
+        return {}
+    if isinstance(model, str) and model in PRIOR_OF_MODEL:
+        return {"prior": PRIOR_OF_MODEL[model]}
+    from align3r.model.checkpoint import training_metadata
+
+    return training_metadata(model)
+
+
+def resolve_prior_name(model: str, prior: str, trained: Mapping[str, str] | None = None) -> str:
+    """``prior``, or for ``"auto"`` the prior ``model`` was trained with (:func:`trained_settings`;
+    Depth Pro when unknown)."""
     if prior != "auto":
         return prior
-    return PRIOR_OF_MODEL.get(model, "depthpro")
+    trained = trained_settings(model) if trained is None else trained
+    return trained.get("prior") or PRIOR_OF_MODEL.get(model, "depthpro")
+
+
+def _prior_family(prior: str) -> str | None:
+    """``depthpro`` / ``depthanything`` for prior names that compute or read one of them."""
+    name = prior.split(":", 1)[1].split(":")[0] if prior.startswith("official-cache:") else prior
+    for family in ("depthpro", "depthanything"):
+        if name == family or name.startswith(family + "-"):
+            return family
+    return None
+
+
+def resolve_prior_input(model: str, prior_input: str, prior: str = "auto", *, what: str = "model",
+                        trained: Mapping[str, str] | None = None, keys: tuple[str, str] = ("prior", "prior_input"),
+                        warn: bool = True) -> str:
+    """The prior representation to feed ``model``: ``prior_input``, or for ``"auto"`` the one it was
+    trained with (``"pointmap"`` when unknown). With ``warn``, logs a warning when an explicit
+    ``prior_input`` or ``prior`` contradicts what ``align3r train`` recorded for ``model`` (not for
+    the released names, whose other-prior runs are deliberate; ``keys``: the setting names to show)."""
+    trained = trained_settings(model) if trained is None else trained
+    recorded_input, recorded_prior = trained.get("prior_input"), trained.get("prior")
+    resolved = (recorded_input or "pointmap") if prior_input == "auto" else prior_input
+    if not warn or (isinstance(model, str) and model in PRIOR_OF_MODEL):
+        return resolved
+    if prior_input != "auto" and recorded_input and recorded_input != prior_input:
+        log.warning("%s=%s, but %s %s was fine-tuned with %s priors (recorded with the checkpoint): its "
+                    "predictions will be poor; leave %s unset (auto) to use %s", keys[1], prior_input, what,
+                    model, recorded_input, keys[1], recorded_input)
+    family = _prior_family(prior) if prior != "auto" else None
+    if recorded_prior and family and family != recorded_prior:
+        log.warning("%s=%s, but %s %s was fine-tuned with %s priors (recorded with the checkpoint); %s=auto uses "
+                    "%s", keys[0], prior, what, model, recorded_prior, keys[0], recorded_prior)
+    return resolved
+
+
+def effective_prior_input(config: PipelineConfig) -> str:
+    """``config.prior_input`` with ``"auto"`` resolved (:func:`resolve_prior_input`, no warnings)."""
+    if config.prior_input != "auto":
+        return config.prior_input
+    return trained_settings(config.model).get("prior_input") or "pointmap"
 
 
 def _concat_views(parts: list):
@@ -240,6 +299,7 @@ def prepare_input(source, config: PipelineConfig, prior_source=None, *, need_mon
     from align3r.io.frames import expected_count
 
     timer = timer or StageTimer()
+    prior_input = effective_prior_input(config)
     chunk = 32
     stream = iter_frames(source, stride=config.stride, fps=config.fps, start=config.start,
                          max_frames=config.max_frames, folder_fps=config.folder_fps)
@@ -264,7 +324,7 @@ def prepare_input(source, config: PipelineConfig, prior_source=None, *, need_mon
                                               frame_indices=[f.index for f in batch])
         with timer("views"):
             part = make_views(images, config.size, crop=config.crop, priors=priors, progress=False,
-                              prior_input=config.prior_input)
+                              prior_input=prior_input)
         views.append(part)
         if need_mono_depth:
             if priors is None:
@@ -416,7 +476,8 @@ def check_settings(config: PipelineConfig, source=None) -> None:
     align_config(config)
     resolve_formats(config.formats)
     check_graph_name(config.graph)
-    check_prior_input(config.prior_input)
+    if config.prior_input != "auto":
+        check_prior_input(config.prior_input)
     resolve_precision(config.precision, torch.device("cpu"))
     if config.batch_size != "auto" and (isinstance(config.batch_size, bool) or not isinstance(config.batch_size, int)
                                         or config.batch_size < 1):
@@ -485,6 +546,13 @@ def run_pipeline(source, *, out: str | Path | None = None, config: PipelineConfi
     from align3r.model.checkpoint import load_model_and_source
 
     config = (config or PipelineConfig()).replace(**settings)
+    # prior_input=auto -> what the network was fine-tuned with (recorded by align3r train); a
+    # contradicting explicit prior or prior_input is warned about
+    config = config.replace(prior_input=resolve_prior_input(config.model, config.prior_input, config.prior,
+                                                            warn=net is None))
+    if config.prior == "auto" and net is None and "prior" in trained_settings(config.model) \
+            and config.model not in PRIOR_OF_MODEL:
+        log.info("prior=auto: %s was fine-tuned with %s priors", config.model, resolve_prior_name(config.model, "auto"))
     timer = StageTimer()
     device = resolve_device(config.device)
     if out is not None:  # a refused destination fails now, not after the run (and gets no cache)

@@ -150,6 +150,14 @@ def show_value(value: Any) -> str:
     return str(value)
 
 
+def convert_value(value: Any, tp: Any, key: str) -> Any:
+    """``value`` as type ``tp``; ``InputError`` "key=value: expected <type>" when it does not fit."""
+    try:
+        return _convert(value, tp)
+    except _Mismatch:
+        raise InputError(f"{key}={show_value(value)}: expected {describe_type(tp)}") from None
+
+
 def typed_fields(datacls, values: Mapping[str, Any], *, prefix: str = "") -> dict[str, Any]:
     """``values`` converted to the types of ``datacls``'s fields (unknown keys raise, close matches
     named); a value that does not fit raises ``InputError`` "key=value: expected <type>"."""

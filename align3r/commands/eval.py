@@ -58,9 +58,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         p = sub.add_parser(task, help=text)
         p.add_argument("--dataset", required=True, help="sintel, bonn, tum, pointodyssey or flyingthings3d")
         p.add_argument("--model", required=True, help="released name, .pth, folder or Hub id")
-        p.add_argument("--prior", default="auto", help="depthpro | depthanything | none | auto (the model's own)")
-        p.add_argument("--prior-input", default="pointmap", help="pointmap | depthmap")
-        p.add_argument("--name", default=None, help="results subfolder and label (default: from model and prior)")
+        p.add_argument("--prior", default="auto",
+                       help="depthpro | depthanything | none | auto (the model's own: released names, and what "
+                            "align3r train recorded for its outputs)")
+        p.add_argument("--prior-input", default=None,
+                       help="pointmap | depthmap (default: what align3r train recorded for the checkpoint, else "
+                            "pointmap)")
+        p.add_argument("--name", default=None,
+                       help="results subfolder and label (default: from the model, its run folder, and the prior)")
         common(p)
     listing = sub.add_parser("list", help="list the tables and their rows")
     listing.add_argument("overrides", nargs="*", help=argparse.SUPPRESS)
@@ -181,36 +186,87 @@ def table_plan(cfg, name: str, only_rows: list[str] | None = None):
     return spec, plan
 
 
+def model_label(model: str) -> str:
+    """A short name of a network for labels and result folders: a local checkpoint with the folder
+    it sits in (``run1/final_model``, ``run2/checkpoint-best.pth``: the runs of ``align3r train``
+    name their files alike), else the name as given (released name, Hub id's last part)."""
+    path = Path(model).expanduser()
+    if path.exists():
+        path = path.resolve()
+        return f"{path.parent.name}/{path.name}" if path.parent.name else path.name
+    return Path(model).name
+
+
 def single_plan(cfg, args):
     """The one-row table of ``align3r eval depth|pose``."""
     from align3r.eval.tables import table_from_dict
+    from align3r.pipeline import resolve_prior_input, trained_settings
 
-    prior = _resolve_prior(args.model, args.prior)
-    name = args.name or re.sub(r"[^A-Za-z0-9._-]+", "_", f"{Path(args.model).name}-{prior}").strip("_")
+    trained = trained_settings(args.model)
+    prior = _resolve_prior(args.model, args.prior, trained)
+    prior_input = resolve_prior_input(args.model, args.prior_input or "auto", args.prior, what="--model",
+                                      trained=trained, keys=("--prior", "--prior-input"))
+    label = model_label(args.model)
+    name = args.name or re.sub(r"[^A-Za-z0-9._-]+", "_", f"{label.replace('/', '-')}-{prior}").strip("_")
     metrics = ["abs_rel", "sq_rel", "rmse", "log_rmse", "delta1", "delta2", "delta3"] if args.eval_command == "depth" \
         else ["ate", "rpe_trans", "rpe_rot"]
     table = {"title": f"{args.eval_command}: {args.model} ({prior} prior) on {args.dataset}",
              "columns": [{"dataset": args.dataset, "task": args.eval_command, "metrics": metrics}]}
-    row = {"label": args.name or f"{Path(args.model).name} ({prior})",
-           "settings": {"model": args.model, "prior": prior, "prior_input": args.prior_input}}
+    row = {"label": args.name or f"{label} ({prior})",
+           "settings": {"model": args.model, "prior": prior, "prior_input": prior_input}}
     spec = table_from_dict(name, table, {name: row})
     col = spec.columns[0]
     return spec, [((name, col.key), build_experiment(cfg, name, name, row, col, name=f"{name}/{col.key}"))]
 
 
-def _resolve_prior(model: str, prior: str) -> str:
-    """``--prior``, or for ``auto`` the prior the model was trained with (released names), saying
-    which it chose and why (a local checkpoint's prior is not known: Depth Pro is assumed)."""
-    from align3r.pipeline import PRIOR_OF_MODEL, resolve_prior_name
+def _resolve_prior(model: str, prior: str, trained: dict | None = None) -> str:
+    """``--prior``, or for ``auto`` the prior the model was trained with (released names; what
+    ``align3r train`` recorded for its outputs), saying which it chose and why (another local
+    checkpoint's prior is not known: Depth Pro is assumed)."""
+    from align3r.pipeline import PRIOR_OF_MODEL, resolve_prior_name, trained_settings
 
-    name = resolve_prior_name(model, prior)
+    trained = trained_settings(model) if trained is None else trained
+    name = resolve_prior_name(model, prior, trained)
     if prior == "auto" and model in PRIOR_OF_MODEL:
         log.info("--prior auto: %s is a released network trained with prior %s", model, name)
+    elif prior == "auto" and trained.get("prior"):
+        log.info("--prior auto: %s was fine-tuned with prior %s (recorded by align3r train)", model, name)
     elif prior == "auto":
         log.warning("--prior auto: %s is not a released network, so the prior it was trained with is unknown; "
                     "assuming %s. Pass --prior depthpro or --prior depthanything (the prior it was trained "
                     "with), or --prior none for a network without a prior branch (DUSt3R/MonST3R)", model, name)
     return name
+
+
+def _same_model(a: str, b: str) -> bool:
+    def key(model: str) -> str:
+        path = Path(model).expanduser()
+        return str(path.resolve()) if path.exists() else model
+
+    return a == b or key(a) == key(b)
+
+
+def other_networks(plan, runtime) -> list[str]:
+    """For each experiment of ``plan`` whose results folder holds records computed with another
+    network than the experiment's (``settings.model``): "<folder> (<n> record(s) of <model>, ...)"."""
+    from align3r.eval.run.results import read_record
+
+    out = []
+    for _, exp in plan:
+        folder = Path(runtime.results) / exp.name
+        others: dict[str, int] = {}
+        for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+            record = read_record(path)
+            if not isinstance(record, dict) or "sequence" not in record or "status" not in record:
+                continue  # summary.json, ...
+            inputs = record.get("inputs") if isinstance(record.get("inputs"), dict) else {}
+            settings = inputs.get("settings") or record.get("settings") or {}
+            model = settings.get("model") if isinstance(settings, dict) else None
+            if model and not _same_model(str(model), str(exp.settings.model)):
+                others[str(model)] = others.get(str(model), 0) + 1
+        if others:
+            out.append(f"{folder} ({', '.join(f'{n} record(s) of {m}' for m, n in others.items())})")
+    return out
 
 
 def describe_plan(spec, plan, cfg) -> str:
@@ -462,6 +518,17 @@ def run(args: argparse.Namespace) -> int:
         if args.print_config:  # after validation: the run this command would make
             print(describe_plan(spec, plan, cfg), end="")
             return 0
+    if not args.aggregate_only:
+        mixed = other_networks(plan, build_runtime(cfg, args.quiet))
+        if mixed and command != "table":
+            from align3r.errors import InputError
+
+            raise InputError(f"the results folder holds the records of another network: {'; '.join(mixed)}; this run "
+                             f"evaluates {args.model}. Pass --name <another name> to keep both, or remove that folder "
+                             "to replace them (records of different checkpoints are never mixed in one folder)")
+        if mixed:
+            log.warning("results of another network are replaced as this run's sequences finish: %s (they stop "
+                        "counting in the summaries now: stale)", "; ".join(mixed))
     if os.environ.get("WORLD_SIZE", "1") != "1":
         log.info("torchrun: rank %s of %s", os.environ.get("RANK"), os.environ.get("WORLD_SIZE"))
     warn_shadowed_protocol_overrides(cfg, plan, args.overrides)

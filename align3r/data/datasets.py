@@ -13,6 +13,8 @@ All pair datasets share this interface:
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -34,7 +36,35 @@ from align3r.errors import InputError
 from align3r.io.formats import read_dpt, read_sintel_cam
 from align3r.priors.pointmap import check_prior_input, match_prior_to_frame, prior_input_map, repair_depth
 
+log = logging.getLogger(__name__)
+
 DEFAULT_RESOLUTIONS = ((512, 288), (512, 336), (512, 256))
+#: Written by ``scripts/train/prepare.py`` into its output folder: ``{"dataset": <name>, ...}``.
+PREPARED_MARKER = "align3r_prepared.json"
+#: Datasets whose processed metadata stores world-to-camera poses (the reference's convention).
+WORLD_TO_CAMERA_DATASETS = ("pointodyssey",)
+
+
+def prepared_dataset(folder: Path) -> str | None:
+    """Which raw dataset the processed ``folder`` (a sequence folder or any folder above it) was
+    prepared from: the ``dataset`` of the nearest :data:`PREPARED_MARKER` at or above it, else
+    ``"pointodyssey"`` for a folder at or under one named ``PointOdyssey_proc`` (the name
+    docs/training.md gives the output; folders prepared before the marker existed have no marker);
+    None when unknown."""
+    folder = Path(folder).absolute()
+    for parent in (folder, *folder.parents):
+        marker = parent / PREPARED_MARKER
+        if marker.is_file():
+            try:
+                values = json.loads(marker.read_text())
+            except (OSError, json.JSONDecodeError):
+                values = None
+            if isinstance(values, dict) and isinstance(values.get("dataset"), str):
+                return values["dataset"]
+        if parent.name.lower() == "pointodyssey_proc":
+            return "pointodyssey"
+    return None
+
 #: Prior names whose cached map is a relative disparity rather than a depth.
 DISPARITY_PRIORS = ("depthanything",)
 
@@ -158,6 +188,11 @@ class ProcessedPairs(PairDataset):
         exclude: sequences whose relative path contains any of these substrings are skipped.
         prior_name: which cached prior to read (``depthpro`` or ``depthanything``).
         invert_pose: the metadata stores world-to-camera (PointOdyssey) instead of camera-to-world.
+            None (default): camera-to-world, except sequences that :func:`prepared_dataset` finds
+            were prepared from PointOdyssey (under a ``PointOdyssey_proc`` folder, or marked so by
+            ``scripts/train/prepare.py``): those are read as the PointOdyssey reader reads them
+            (poses inverted), so ``data_root=data`` with every ``*_proc`` folder gets the geometry
+            right. True / False: every sequence, no detection.
         use_mask: multiply the depth by ``<id>_mask.png`` (the reference always does).
         resolution, aug_crop, aug_focal, color_jitter, max_gap: see :class:`PairDataset`.
     """
@@ -174,11 +209,22 @@ class ProcessedPairs(PairDataset):
             raise InputError(f"{type(self).__name__}: dataset root {self.root} does not exist; set the "
                              "dataset's root (or data_root in the training config) to a prepared folder")
         self.prior_name = prior_name
+        detect = invert_pose is None and not self.invert_pose
         if invert_pose is not None:
             self.invert_pose = bool(invert_pose)
         self.use_mask = use_mask
         folders = self._sequence_folders(sequence_globs)
         folders = [f for f in folders if not any(x in f.relative_to(self.root).as_posix() for x in exclude)]
+        #: sequence folders read with inverted poses although ``invert_pose`` is off (detected)
+        self.world_to_camera_folders: frozenset[Path] = frozenset()
+        if detect:
+            self.world_to_camera_folders = frozenset(
+                f for f in folders if prepared_dataset(f) in WORLD_TO_CAMERA_DATASETS)
+            if self.world_to_camera_folders:
+                log.info("%s: %d sequence folder(s) under %s were prepared from PointOdyssey (world-to-camera "
+                         "poses, e.g. %s): read as the pointodyssey reader reads them (poses inverted)",
+                         type(self).__name__, len(self.world_to_camera_folders), self.root,
+                         sorted(self.world_to_camera_folders)[0])
         self._set_sequences([sorted(f.glob(f"*{RGB_SUFFIX}")) for f in folders], str(self.root))
 
     def _sequence_folders(self, globs: Sequence[str] | None) -> list[Path]:
@@ -195,7 +241,7 @@ class ProcessedPairs(PairDataset):
         if self.use_mask:
             depth = depth * read_mask(paths.mask)
         k, pose = read_metadata(paths.metadata)
-        if self.invert_pose:
+        if self.invert_pose or path.parent in self.world_to_camera_folders:
             pose = np.linalg.inv(pose).astype(np.float32)
         prior = prior_map_for_frame(paths.prior(self.prior_name), depth.shape, self.prior_name, self.prior_input)
         return image, depth, prior, k, pose

@@ -27,11 +27,12 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import Tensor
 
-from align3r.atomic import atomic_path
+from align3r.atomic import atomic_path, new_file_mode
 from align3r.errors import CheckpointError, InputError
 from align3r.model.config import Align3RConfig
 from align3r.model.network import Align3RNet
@@ -43,6 +44,8 @@ from align3r.model.state_dict import check_state_dict, has_prior_branch, officia
 ALLOWED_GLOBALS = (argparse.Namespace,)
 FORMAT_KEY = "align3r_format"
 FORMAT_VERSION = 1
+#: ``config.json`` entry holding how ``align3r train`` trained the network (``prior``, ``prior_input``)
+TRAINING_KEY = "training"
 _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
@@ -57,6 +60,9 @@ class LoadedCheckpoint:
     state_dict: dict[str, Tensor]
     path: Path
     kind: str  # "official-pth" | "official-hub" | "align3r" | "align3r-train"
+    training: dict[str, Any] | None = None
+    """What ``align3r train`` recorded about how the network was trained (``final_model/config.json``'s
+    ``"training"`` entry: ``prior``, ``prior_input``), or None."""
 
 
 # --- reading ------------------------------------------------------------------------------------
@@ -203,7 +209,9 @@ def read_folder(folder: Path, device: torch.device | str = "cpu") -> LoadedCheck
             config = Align3RConfig.from_dict(values.get("config", {}))
         except (InputError, TypeError) as exc:  # a malformed config.json
             raise CheckpointError(f"{config_path}: {exc}") from None
-        return LoadedCheckpoint(config, state_dict, folder, "align3r")
+        training = values.get(TRAINING_KEY)
+        return LoadedCheckpoint(config, state_dict, folder, "align3r",
+                                training=dict(training) if isinstance(training, dict) else None)
     state_dict = official_to_native(state_dict)
     config = config_from_official_kwargs(values, with_prior=has_prior_branch(state_dict), source=str(config_path))
     return LoadedCheckpoint(config, state_dict, folder, "official-hub")
@@ -323,23 +331,125 @@ def load_model_and_source(source: str | os.PathLike, device: torch.device | str 
 
 
 # --- writing ------------------------------------------------------------------------------------
-def write_checkpoint(config: Align3RConfig, state_dict: Mapping[str, Tensor], directory: str | Path) -> Path:
+def write_checkpoint(config: Align3RConfig, state_dict: Mapping[str, Tensor], directory: str | Path,
+                     metadata: Mapping[str, Any] | None = None) -> Path:
     """Write our format: ``config.json`` (with the format marker) + ``model.safetensors``.
 
+    ``metadata``: how the network was trained (``{"prior": "depthanything", "prior_input":
+    "pointmap"}``), stored as ``config.json``'s ``"training"`` entry next to the network config;
+    ``align3r infer`` / ``align3r eval`` take ``prior=auto`` and the default ``prior_input`` from
+    it (:func:`training_metadata`).
     Files are written to temporaries and renamed, so an interrupted write leaves no half file.
     """
     from safetensors.torch import save_file
 
     directory = Path(directory)
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in state_dict.items()}
-    payload = json.dumps({FORMAT_KEY: FORMAT_VERSION, "architecture": "Align3RNet", "config": config.to_dict()},
-                         indent=2)
+    values: dict[str, Any] = {FORMAT_KEY: FORMAT_VERSION, "architecture": "Align3RNet", "config": config.to_dict()}
+    if metadata:
+        values[TRAINING_KEY] = dict(metadata)
+    payload = json.dumps(values, indent=2)
     hint = "free disk space or choose another folder"
     with atomic_path(directory / HUB_WEIGHTS, hint=hint) as tmp:
         save_file(tensors, str(tmp), metadata={"format": "pt", FORMAT_KEY: str(FORMAT_VERSION)})
+        os.chmod(tmp, new_file_mode())  # safetensors creates it 0600; the other outputs follow the umask
     with atomic_path(directory / HUB_CONFIG, hint=hint) as tmp:
         tmp.write_text(payload + "\n")
     return directory
+
+
+def write_training_metadata(directory: str | Path, metadata: Mapping[str, Any]) -> Path:
+    """Record ``metadata`` (see :func:`write_checkpoint`) in an existing checkpoint folder of our
+    format: ``config.json`` is rewritten atomically, the weights are not touched."""
+    config_path = Path(directory) / HUB_CONFIG
+    try:
+        values = json.loads(config_path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise CheckpointError(f"cannot read {config_path}: {exc}") from None
+    if not isinstance(values, dict) or FORMAT_KEY not in values:
+        raise CheckpointError(f"{config_path} is not an align3r checkpoint folder (no {FORMAT_KEY!r})")
+    values[TRAINING_KEY] = dict(metadata)
+    with atomic_path(config_path, hint="free disk space") as tmp:
+        tmp.write_text(json.dumps(values, indent=2) + "\n")
+    return config_path
+
+
+def read_training_entry(directory: str | Path) -> dict[str, Any] | None:
+    """The ``"training"`` entry of ``directory/config.json`` (see :func:`write_checkpoint`), or None."""
+    try:
+        values = json.loads((Path(directory) / HUB_CONFIG).read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+    entry = values.get(TRAINING_KEY) if isinstance(values, dict) else None
+    return dict(entry) if isinstance(entry, dict) else None
+
+
+def prior_of_training_config(cfg: Mapping[str, Any]) -> dict[str, str]:
+    """``{"prior", "prior_input"}`` the training datasets of an ``align3r train`` config read
+    (``data.train.common`` and each entry of ``data.train.datasets``, with the datasets' defaults
+    ``depthpro`` / ``pointmap``); a key is left out when the entries disagree."""
+    data = cfg.get("data") if isinstance(cfg.get("data"), Mapping) else {}
+    train = data.get("train") if isinstance(data.get("train"), Mapping) else {}
+    common = train.get("common") if isinstance(train.get("common"), Mapping) else {}
+    names, inputs = set(), set()
+    for entry in train.get("datasets") or []:
+        if isinstance(entry, Mapping):
+            options = {**common, **entry}
+            names.add(str(options.get("prior_name", "depthpro")))
+            inputs.add(str(options.get("prior_input", "pointmap")))
+    out = {}
+    if len(names) == 1:
+        out["prior"] = names.pop()
+    if len(inputs) == 1:
+        out["prior_input"] = inputs.pop()
+    return out
+
+
+RUN_CONFIG = "config.yaml"
+_TRAINING_CHECKPOINT = re.compile(r"^checkpoint-[\w.-]+\.pth$")
+
+
+def training_metadata(source: str | os.PathLike) -> dict[str, Any]:
+    """How a local network written by ``align3r train`` was trained — ``{"prior": ...,
+    "prior_input": ...}`` — read without loading weights: the ``"training"`` entry of a
+    ``final_model/config.json``; for a ``checkpoint-*.pth`` (or a ``final_model/`` written before
+    that entry existed), the run's ``config.yaml`` beside it. ``{}`` for released names, Hub ids,
+    official files and anything else."""
+    text = str(source)
+    if isinstance(source, str) and text in REGISTRY:
+        return {}
+    path = Path(text).expanduser()
+    if not path.exists():
+        return {}
+    if path.is_file() and path.suffix == ".safetensors":
+        path = path.parent
+    if path.is_dir():
+        try:
+            values = json.loads((path / HUB_CONFIG).read_text())
+        except (OSError, json.JSONDecodeError):
+            return {}
+        if not isinstance(values, dict) or FORMAT_KEY not in values:
+            return {}  # an official Hub folder
+        if isinstance(values.get(TRAINING_KEY), dict):
+            return {k: v for k, v in values[TRAINING_KEY].items() if isinstance(v, str)}
+        if path.name != "final_model":
+            return {}
+    elif not _TRAINING_CHECKPOINT.match(path.name):
+        return {}
+    return _run_config_prior(path.parent / RUN_CONFIG)
+
+
+def _run_config_prior(path: Path) -> dict[str, Any]:
+    """The prior of the ``align3r train`` run whose ``config.yaml`` is ``path`` ({} if none)."""
+    import yaml
+
+    try:
+        values = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError):
+        return {}
+    if not isinstance(values, dict) or not {"model", "train", "data"} <= set(values):
+        return {}
+    return prior_of_training_config(values)
 
 
 def save_pretrained(net: Align3RNet, directory: str | Path) -> Path:

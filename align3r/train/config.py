@@ -7,7 +7,8 @@ of 50; AdamW (0.9, 0.95), weight decay 0.05.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+import typing
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from align3r.errors import InputError, check_known_fields
@@ -69,9 +70,9 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         if isinstance(self.optim, dict):
+            check_known_fields(OptimConfig, self.optim, "optimizer options (train.optim)")
             self.optim = OptimConfig(**self.optim)
-        self.optim.betas = tuple(self.optim.betas)
-        self.trainable = tuple(self.trainable)
+        _convert_fields(self, "")
         problems = []
         if self.batch_size < 1 or self.accum_iter < 1:
             problems.append(f"batch_size ({self.batch_size}) and accum_iter ({self.accum_iter}) must be >= 1")
@@ -88,6 +89,32 @@ class TrainConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
+    def from_dict(cls, values: dict[str, Any], *, prefix: str = "",
+                  names: dict[str, str] | None = None) -> TrainConfig:
+        """From plain values (a config file's ``train:`` section): unknown keys and values of the
+        wrong type raise a one-line ``InputError`` "<key>=<value>: expected <type>", the key shown
+        as ``prefix + field`` (``train.optim.lr``) or as ``names[field]``."""
         check_known_fields(cls, values, "training options")
-        return cls(**values)
+        values = dict(values)
+        if isinstance(values.get("optim"), dict):
+            check_known_fields(OptimConfig, values["optim"], "optimizer options (train.optim)")
+            values["optim"] = OptimConfig(**_typed(OptimConfig, values["optim"], prefix + "optim.", {}))
+        return cls(**_typed(cls, values, prefix, names or {}))
+
+
+def _typed(datacls, values: dict[str, Any], prefix: str, names: dict[str, str]) -> dict[str, Any]:
+    """``values`` converted to the field types of ``datacls`` (``align3r.commands._settings``)."""
+    from align3r.commands._settings import convert_value
+
+    hints = typing.get_type_hints(datacls)
+    return {key: value if key not in hints or isinstance(value, OptimConfig)
+            else convert_value(value, hints[key], names.get(key, prefix + key))
+            for key, value in values.items()}
+
+
+def _convert_fields(obj, prefix: str) -> None:
+    """Convert (or reject, ``InputError``) every field of ``obj`` in place, nested ``optim`` too."""
+    for key, value in _typed(type(obj), {f.name: getattr(obj, f.name) for f in fields(obj)}, prefix, {}).items():
+        setattr(obj, key, value)
+    if isinstance(getattr(obj, "optim", None), OptimConfig):
+        _convert_fields(obj.optim, prefix + "optim.")

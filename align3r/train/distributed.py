@@ -83,6 +83,15 @@ def mean_across_ranks(value: float) -> float:
     return sum(values) / len(values)
 
 
+def means_across_ranks(values: dict[str, float]) -> dict[str, float]:
+    """Average every value of ``values`` over all ranks (one gather; same keys on every rank)."""
+    keys = sorted(values)
+    gathered = all_gather_floats([float(values[k]) for k in keys])
+    ranks = len(gathered) // len(keys) if keys else 1
+    means = {k: sum(gathered[r * len(keys) + i] for r in range(ranks)) / ranks for i, k in enumerate(keys)}
+    return {k: means[k] for k in values}
+
+
 def any_across_ranks(flag: torch.Tensor) -> bool:
     """Whether the 0-d boolean ``flag`` holds on any rank (MAX all-reduce of one integer).
 

@@ -49,12 +49,20 @@ def initial_weights(model_cfg: dict[str, Any], net) -> dict[str, torch.Tensor] |
     source = model_cfg.get("pretrained")
     if not source:
         return None
+    from align3r.errors import CheckpointError
     from align3r.model import init_align3r_from_dust3r, read_checkpoint
 
     loaded = read_checkpoint(source)
+    what = f"model.pretrained {loaded.path}"
+    fix, otherwise = "set", "choose a model.pretrained of this run's architecture"
     if loaded.config.with_prior:
+        ckpt.check_fits(net, loaded.state_dict, what, loaded.config, fix, otherwise)
         return loaded.state_dict
-    return init_align3r_from_dust3r(loaded.state_dict, net.config, seed=int(model_cfg.get("init_seed", 0)))
+    try:
+        return init_align3r_from_dust3r(loaded.state_dict, net.config, seed=int(model_cfg.get("init_seed", 0)))
+    except CheckpointError as exc:
+        advice = ckpt.mismatch_advice(loaded.config, net.config, fix, otherwise)
+        raise CheckpointError(f"{what} does not fit the network of this run ({exc}); {advice}") from None
 
 
 def build_datasets(data_cfg: dict[str, Any], seed: int) -> tuple[PairSampleSet, dict[str, PairSampleSet]]:
@@ -71,23 +79,94 @@ def build_datasets(data_cfg: dict[str, Any], seed: int) -> tuple[PairSampleSet, 
     return train, tests
 
 
-def run_training(cfg: dict[str, Any]) -> TrainResult:
-    """Train as ``cfg`` says (see the module docstring); resumes from ``output_dir`` if possible."""
+def _entries(data_cfg: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    """(config key, drop override, options) of every dataset entry: train list items, then test sets."""
+    out = []
+    train_cfg = data_cfg.get("train") or {}
+    for i, entry in enumerate(train_cfg.get("datasets") or []):
+        key = f"data.train.datasets.{i}"
+        out.append((key, f"~{key}", {**(train_cfg.get("common") or {}), **dict(entry or {})}))
+    test_cfg = data_cfg.get("test") or {}
+    for name, entry in (test_cfg.get("datasets") or {}).items():
+        key = f"data.test.datasets.{name}"
+        out.append((key, f"~{key}", {**(test_cfg.get("common") or {}), **dict(entry or {})}))
+    return out
+
+
+def check_data(data_cfg: dict[str, Any], origin=None) -> None:
+    """Cheap checks of the dataset entries before anything is loaded (datasets scanned, weights
+    read or downloaded): every size a positive integer, every root an existing folder. One
+    ``InputError`` naming the config keys; a missing folder comes with the exact overrides that
+    drop its entries from the mixture. ``origin(key)`` may say where a key's value came from
+    (e.g. `` (= ${test_pairs})``)."""
+    origin = origin or (lambda key: "")
+    problems, missing = [], []
+    for key, drop, options in _entries(data_cfg):
+        size = options.get("size")
+        if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 1):
+            problems.append(f"{key}.size={size}{origin(key + '.size')}: a mixture size must be a positive integer "
+                            "(pairs per epoch)")
+        root = options.get("root")
+        if root is not None and not Path(str(root)).is_dir():
+            missing.append((key, options.get("name"), root, drop))
+    if missing:
+        listed = "; ".join(f"{key} ({name}): {root}{origin(key + '.root')}" for key, name, root, _ in missing)
+        drops = " ".join(f"'{drop}'" for *_, drop in missing)
+        problems.append(f"dataset folder(s) not found: {listed}. Prepare them (docs/training.md §1), set data_root "
+                        f"to the folder holding them, or train without them by dropping them from the mixture: "
+                        f"add the override(s) {drops}")
+    if problems:
+        raise InputError("; ".join(problems))
+
+
+def train_config(cfg: dict[str, Any]) -> TrainConfig:
+    """The :class:`TrainConfig` of a run config: its ``train`` section, ``output_dir`` and (unless
+    ``train.seed`` is set) ``seed``; a bad key or value type is a one-line ``InputError`` naming
+    the key as given on the command line (``train.optim.lr=abc: expected a number``)."""
     train_options = dict(cfg.get("train") or {})
-    train_options["output_dir"] = cfg["output_dir"]
-    train_options.setdefault("seed", int(cfg.get("seed", 0)))
-    config = TrainConfig.from_dict(train_options)
+    names = {"output_dir": "output_dir"}  # the command-line keys, for messages
+    if "seed" not in train_options:
+        names["seed"] = "seed"
+        train_options["seed"] = cfg.get("seed", 0)
+    train_options["output_dir"] = cfg.get("output_dir")
+    return TrainConfig.from_dict(train_options, prefix="train.", names=names)
+
+
+def run_training(cfg: dict[str, Any]) -> TrainResult:
+    """Train as ``cfg`` says (see the module docstring); resumes from ``output_dir`` if possible.
+
+    Data problems (sizes, missing folders, empty datasets) are reported before the initial
+    weights are read. At the end, ``final_model/config.json`` records the prior the network was
+    trained with (``align3r.model.checkpoint.prior_of_training_config``)."""
+    config = train_config(cfg)
+    check_data(cfg.get("data") or {})
     ctx = setup_distributed(config.device)
     torch.manual_seed(config.seed)  # same network initialisation on every rank
     net = build_network(cfg.get("model") or {})
+    train_set, test_sets = build_datasets(cfg.get("data") or {}, config.seed)
     resuming = (Path(config.output_dir) / ckpt.LAST).is_file()
     init = None if resuming else initial_weights(cfg.get("model") or {}, net)
-    train_set, test_sets = build_datasets(cfg.get("data") or {}, config.seed)
     if ctx.is_main:
         log.info("training set: %r", train_set.pairs)
         for name, ds in test_sets.items():
             log.info("test set %s: %r", name, ds.pairs)
     try:
-        return Trainer(config, net, train_set, test_sets, init_state_dict=init, ctx=ctx).fit()
+        result = Trainer(config, net, train_set, test_sets, init_state_dict=init, ctx=ctx).fit()
+        if ctx.is_main and result.status == "finished":
+            record_training_prior(Path(config.output_dir) / ckpt.FINAL_MODEL_DIR, cfg)
+        return result
     finally:
         teardown_distributed()
+
+
+def record_training_prior(final_model: Path, cfg: dict[str, Any]) -> None:
+    """Write the prior and prior representation of the training data into ``final_model/config.json``
+    (so ``align3r infer model=<run>/final_model`` picks them), unless already recorded there."""
+    from align3r.model import checkpoint as model_checkpoint
+
+    metadata = model_checkpoint.prior_of_training_config(cfg)
+    if not metadata or not (final_model / "config.json").is_file():
+        return
+    if model_checkpoint.read_training_entry(final_model) == metadata:
+        return
+    model_checkpoint.write_training_metadata(final_model, metadata)

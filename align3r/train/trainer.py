@@ -13,16 +13,25 @@ The recipe is the reference's (REFERENCE.md §7.1):
 
 Differences from the reference, all deliberate: gradient-accumulation leftovers at the end of an
 epoch (micro-batches that would never reach an optimizer step) are skipped instead of computed
-and discarded; mid-epoch checkpoints are possible (``save_every_steps``, ``max_steps``) and a
-resumed run continues the exact trajectory; test medians pool the batches of all ranks; no
+and discarded; mid-epoch checkpoints are possible (``save_every_steps``, ``max_steps``, Ctrl-C)
+and a resumed run continues the exact trajectory; test medians pool the batches of all ranks; no
 anomaly detection; bf16 autocast on GPU instead of fp32 (``amp: none`` restores fp32).
+
+Ctrl-C (``KeyboardInterrupt``) writes ``checkpoint-last`` at the last completed optimizer step
+(the partial accumulation window is dropped: parameters, optimizer and scaler are untouched until
+a window completes, and the optimizer step itself is shielded from SIGINT), so the same command
+resumes there. Under torchrun the first process does this when the interrupt reaches it; every
+process holds the same state after a completed step, so its checkpoint is the run's.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
-from collections.abc import Mapping
+import signal
+import threading
+from collections.abc import Iterator, Mapping
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,7 +52,7 @@ from align3r.train.distributed import (
     all_gather_floats,
     any_across_ranks,
     barrier,
-    mean_across_ranks,
+    means_across_ranks,
     setup_distributed,
 )
 from align3r.train.losses import ConfLoss, Regr3D, ScaleShiftInvLoss
@@ -95,6 +104,51 @@ def lower_median(values: list[float]) -> float:
     return ordered[(len(ordered) - 1) // 2]
 
 
+@contextlib.contextmanager
+def sigint_deferred() -> Iterator[None]:
+    """Hold back Ctrl-C (SIGINT) while the block runs, then raise ``KeyboardInterrupt`` after it.
+
+    Guards the optimizer step and the position update (and the end-of-epoch bookkeeping with its
+    checkpoints), which must happen together for a checkpoint written on interrupt to be
+    consistent. A second Ctrl-C interrupts at once. Only where Python's default handler is
+    installed and on the main thread (signal handlers can be set nowhere else).
+    """
+    if threading.current_thread() is not threading.main_thread() \
+            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        yield
+        return
+    received: list[int] = []
+
+    def hold(signum, frame) -> None:
+        received.append(signum)
+        signal.signal(signal.SIGINT, previous)  # the next one is not held back
+
+    previous = signal.signal(signal.SIGINT, hold)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if received:
+        raise KeyboardInterrupt
+
+
+def _saved_model_config(state: Mapping[str, Any]):
+    """The network configuration a training checkpoint records, or None."""
+    from align3r.model import Align3RConfig
+
+    try:
+        return Align3RConfig.from_dict(dict(state["model_config"]))
+    except (KeyError, TypeError, ValueError):  # absent, None, or not a configuration
+        return None
+
+
+def unused_parameters(net: nn.Module) -> list[str]:
+    """Trainable parameters that no forward pass uses: ``resConfUnit1`` of the deepest DPT fusion
+    block (``refinenet4``), which never gets a skip input (``align3r.model.dpt_head``). DDP needs
+    ``find_unused_parameters`` exactly when this is not empty."""
+    return [name for name, p in net.named_parameters() if p.requires_grad and ".refinenet4.resConfUnit1." in name]
+
+
 class Trainer:
     """Fine-tune ``model`` on ``train_set``; evaluate on ``test_sets``.
 
@@ -143,11 +197,16 @@ class Trainer:
         self.optimizer_steps = 0
         self.best_test_loss = math.inf
         self.last_test: dict[str, dict[str, float]] = {}
+        self.saved_position: tuple[int, int] | None = None  # (epoch, step) of checkpoint-last on disk
         self.resumed = self._resume()
         if not self.resumed and init_state_dict is not None:
+            ckpt.check_fits(self.net, init_state_dict, "the initial weights (init_state_dict)", None, "",
+                            "build the network they were saved from")
             self.net.load_state_dict(init_state_dict, strict=True)
+        self.position_rng = self._capture_rng()  # the RNG state at the current position
         self.model = self._wrap_ddp(self.net)
-        self.logger = RunLogger(self.output_dir, enabled=self.ctx.is_main)
+        self.logger = RunLogger(self.output_dir, enabled=self.ctx.is_main,
+                                resume=(self.epoch, self.epoch + self.step / len(self.sampler)))
 
     # --- setup ----------------------------------------------------------------------------------
     def _autocast_dtype(self) -> torch.dtype | None:
@@ -168,34 +227,58 @@ class Trainer:
     def _wrap_ddp(self, net: nn.Module) -> nn.Module:
         if not self.ctx.distributed:
             return net
-        # find_unused_parameters: the DPT's refinenet4.resConfUnit1 is trainable but never used.
-        # (static_graph would also tolerate it, but breaks no_sync() accumulation windows.)
+        # find_unused_parameters only where some trainable parameter never gets a gradient (the
+        # DPT's refinenet4.resConfUnit1): it costs a graph traversal per step, and DDP warns on
+        # every rank when it finds nothing. (static_graph would also tolerate unused parameters,
+        # but breaks no_sync() accumulation windows.)
         return DistributedDataParallel(net, device_ids=[self.ctx.local_rank] if self.device.type == "cuda" else None,
-                                       find_unused_parameters=True)
+                                       find_unused_parameters=bool(unused_parameters(net)))
+
+    def _where(self, epoch: int | None = None, step: int | None = None) -> str:
+        """"epoch 2/50, batch 8/1734" (1-based epoch; batches of this process done in that epoch)."""
+        epoch = self.epoch if epoch is None else epoch
+        step = self.step if step is None else step
+        if epoch >= self.cfg.optim.epochs:
+            return f"the end of epoch {self.cfg.optim.epochs}/{self.cfg.optim.epochs}"
+        return f"epoch {epoch + 1}/{self.cfg.optim.epochs}, batch {step}/{len(self.sampler)}"
 
     def _resume(self) -> bool:
         path = self.output_dir / ckpt.LAST
         if not path.is_file():
             return False
         state = ckpt.load_checkpoint(path, map_location=self.device)
+        epoch, step, steps = int(state["epoch"]), int(state["step"]), int(state["optimizer_steps"])
         global_batch = state.get("batch_size", 0) * state.get("world_size", 0)
-        if global_batch != self.cfg.batch_size * self.ctx.world_size and state["step"] > 0:
+        if global_batch != self.cfg.batch_size * self.ctx.world_size and step > 0:
             raise InputError(f"{path} stopped mid-epoch with {global_batch} pairs per forward pass over all "
                              f"processes, this run has {self.cfg.batch_size * self.ctx.world_size}: resume with "
                              "the same batch_size x processes, or start a new output_dir")
+        saved_accum = int((state.get("train_config") or {}).get("accum_iter", self.cfg.accum_iter))
+        if saved_accum != self.cfg.accum_iter and step > 0:
+            # its accumulation windows no longer line up with this run's: finish the epoch first
+            end_of_epoch = steps + ((len(self.sampler) // saved_accum) * saved_accum - step) // saved_accum
+            raise InputError(f"{path} stopped mid-epoch ({self._where(epoch, step)}) with train.accum_iter="
+                             f"{saved_accum}, this run has {self.cfg.accum_iter}: resume with train.accum_iter="
+                             f"{saved_accum} (with train.max_steps={end_of_epoch} it stops at the end of the "
+                             "epoch, from where another accum_iter can go on), or start a new output_dir")
+        ckpt.check_fits(self.net, state["model"], str(path), _saved_model_config(state), "resume with",
+                        "start a new output_dir")
         self.net.load_state_dict(state["model"], strict=True)
         self.optimizer.load_state_dict(state["optimizer"])
         self.scaler.load_state_dict(state["scaler"])
-        self.epoch, self.step = int(state["epoch"]), int(state["step"])
-        self.optimizer_steps = int(state["optimizer_steps"])
+        self.epoch, self.step, self.optimizer_steps = epoch, step, steps
         self.best_test_loss = float(state["best_test_loss"])
         ckpt.restore_rng(state["rng"])
+        self.saved_position = (epoch, step)
         if self.ctx.is_main:
-            log.info("resumed from %s at epoch %d, batch %d (%d optimizer steps)", path, self.epoch, self.step,
-                     self.optimizer_steps)
+            log.info("resumed from %s at %s (%d optimizer steps done)", path, self._where(), self.optimizer_steps)
         return True
 
     # --- checkpoints ----------------------------------------------------------------------------
+    def _capture_rng(self) -> dict[str, Any] | None:
+        """The RNG states to save with the current position (main process only: it saves)."""
+        return ckpt.capture_rng() if self.ctx.is_main else None
+
     def _state(self) -> dict[str, Any]:
         config = getattr(self.net, "config", None)
         return {
@@ -206,7 +289,7 @@ class Trainer:
             "step": self.step,
             "optimizer_steps": self.optimizer_steps,
             "best_test_loss": self.best_test_loss,
-            "rng": ckpt.capture_rng(),
+            "rng": self.position_rng,
             "train_config": self.cfg.to_dict(),
             "model_config": config.to_dict() if hasattr(config, "to_dict") else None,
             "world_size": self.ctx.world_size,
@@ -218,6 +301,30 @@ class Trainer:
             state = self._state()
             for name in names:
                 ckpt.save_checkpoint(self.output_dir / name, state)
+            if ckpt.LAST in names:
+                self.saved_position = (self.epoch, self.step)
+
+    def _save_on_interrupt(self) -> None:
+        """Ctrl-C: write ``checkpoint-last`` at the last completed optimizer step and say how to resume.
+
+        The state there is consistent: parameters, optimizer and scaler change only in the (SIGINT-
+        shielded) optimizer step, the gradients of the unfinished window are dropped, and
+        ``position_rng`` is the RNG state of that position. On the main process only.
+        """
+        if not self.ctx.is_main:
+            return
+        path = self.output_dir / ckpt.LAST
+        where = f"{self._where()} ({self.optimizer_steps} optimizer steps done)"
+        if self.saved_position == (self.epoch, self.step):
+            log.warning("interrupted; %s is at the last completed optimizer step, %s: run the same command "
+                        "again to resume from there", path, where)
+        elif self.optimizer_steps == 0 and (self.epoch, self.step) == (0, 0):
+            log.warning("interrupted before the first optimizer step: nothing to save; the same command "
+                        "starts over")
+        else:
+            self._save(ckpt.LAST)
+            log.warning("interrupted; saved %s at the last completed optimizer step, %s: run the same "
+                        "command again to resume from there", path, where)
 
     def _save_final(self) -> None:
         if not self.ctx.is_main:
@@ -260,22 +367,42 @@ class Trainer:
 
     # --- loops ----------------------------------------------------------------------------------
     def fit(self) -> TrainResult:
-        """Train from the current position (fresh or resumed) to the last epoch or ``max_steps``."""
+        """Train from the current position (fresh or resumed) to the last epoch or ``max_steps``.
+
+        On ``KeyboardInterrupt`` ``checkpoint-last`` is written at the last completed optimizer
+        step (see the module docstring) before the interrupt propagates.
+        """
         losses: list[float] = []
-        epochs = self.cfg.optim.epochs
+        epochs, max_steps = self.cfg.optim.epochs, self.cfg.max_steps
         try:
-            while self.epoch < epochs:
-                if self._train_epoch(self.epoch, losses):
-                    return self._result("stopped", losses)
-                self._end_of_epoch()
-                if self.cfg.max_steps is not None and self.optimizer_steps >= self.cfg.max_steps \
-                        and self.epoch < epochs:
-                    return self._result("stopped", losses)
-            self._save_final()
-            return self._result("finished", losses)
+            if max_steps is not None and self.optimizer_steps >= max_steps and self.epoch < epochs \
+                    and self.step < self.steps_per_epoch * self.cfg.accum_iter:  # else: evaluate first
+                if self.ctx.is_main:
+                    log.warning("train.max_steps=%d is reached already: %s stands at %d optimizer steps (%s); "
+                                "nothing to do. Raise train.max_steps (or set it to null) to train further",
+                                max_steps, self.output_dir / ckpt.LAST, self.optimizer_steps, self._where())
+                result = self._result("stopped", losses)
+            else:
+                result = self._fit(losses)
+        except KeyboardInterrupt:
+            self._save_on_interrupt()
+            raise
         finally:
-            barrier()
             self.logger.close()
+        barrier()  # not after an error: the other processes may be gone
+        return result
+
+    def _fit(self, losses: list[float]) -> TrainResult:
+        epochs = self.cfg.optim.epochs
+        while self.epoch < epochs:
+            if self._train_epoch(self.epoch, losses):
+                return self._result("stopped", losses)
+            self._end_of_epoch()
+            if self.cfg.max_steps is not None and self.optimizer_steps >= self.cfg.max_steps \
+                    and self.epoch < epochs:
+                return self._result("stopped", losses)
+        self._save_final()
+        return self._result("finished", losses)
 
     def _result(self, status: str, losses: list[float]) -> TrainResult:
         return TrainResult(status=status, epoch=self.epoch, optimizer_steps=self.optimizer_steps,
@@ -284,15 +411,23 @@ class Trainer:
     def _train_epoch(self, epoch: int, losses: list[float]) -> bool:
         """Train ``epoch`` from ``self.step``; True if stopped early by ``max_steps``."""
         cfg, accum = self.cfg, self.cfg.accum_iter
+        if self.step % accum:  # _resume refuses such positions; a window must start at self.step
+            raise InputError(f"cannot start an accumulation window of {accum} at batch {self.step}")
         self.model.train()
         self.train_set.set_epoch(epoch)
         self.sampler.set_epoch(epoch)
         self.sampler.set_start(self.step)
         n_batches = len(self.sampler)
         usable = self.steps_per_epoch * accum  # micro-batches that reach an optimizer step
-        bar = tqdm(total=usable, initial=self.step, desc=f"epoch {epoch}", unit="batch", dynamic_ncols=True,
-                   disable=not (self.ctx.is_main and cfg.progress))
-        window: list[float] = []
+        bar = tqdm(total=usable, initial=self.step, desc=f"epoch {epoch + 1}/{cfg.optim.epochs}", unit="batch",
+                   dynamic_ncols=True, disable=not (self.ctx.is_main and cfg.progress))
+        with contextlib.closing(bar):
+            return self._train_window_loop(epoch, losses, bar, n_batches, usable)
+
+    def _train_window_loop(self, epoch: int, losses: list[float], bar: tqdm, n_batches: int, usable: int) -> bool:
+        cfg, accum = self.cfg, self.cfg.accum_iter
+        window: dict[str, float] = {}  # sums over the window's micro-batches: loss and its components
+        lr = math.nan
         self.optimizer.zero_grad(set_to_none=True)
         loader = self._loader(self.train_set, self.sampler)
         for step, batch in zip(range(self.step, usable), loader):
@@ -308,43 +443,47 @@ class Trainer:
                                        f"{float(loss.detach())}): lower the learning rate or check the data (log: "
                                        f"{self.logger.path}); the run resumes from {self.output_dir / ckpt.LAST}")
                 self.scaler.scale(loss / accum).backward()
-            window.append(float(loss.detach()))
+            for name, value in {"loss": float(loss.detach()), **details}.items():
+                window[name] = window.get(name, 0.0) + value
             bar.update(1)
             if not update:
                 continue
-            self.scaler.step(self.optimizer)
-            self.scaler.update()
-            self.optimizer.zero_grad(set_to_none=True)
-            self.optimizer_steps += 1
-            self.step = step + 1
-            step_loss = sum(window) / len(window)
-            window = []
-            losses.append(step_loss)
-            bar.set_postfix(loss=f"{step_loss:.4f}", lr=f"{lr:.2e}")
+            with sigint_deferred():  # the step and the position move together, or not at all
+                self.scaler.step(self.optimizer)
+                self.scaler.update()
+                self.optimizer.zero_grad(set_to_none=True)
+                self.optimizer_steps += 1
+                self.step = step + 1
+                self.position_rng = self._capture_rng()
+            means = {name: total / accum for name, total in window.items()}  # the window's mean, each value
+            window = {}
+            losses.append(means["loss"])
+            bar.set_postfix(loss=f"{means['loss']:.4f}", lr=f"{lr:.2e}")
             if cfg.print_freq and self.optimizer_steps % cfg.print_freq == 0:
-                self.logger.record("train", epoch_f, {"loss": mean_across_ranks(step_loss), "lr": lr, **details})
+                means = means_across_ranks(means)  # a collective: every rank logs at the same steps
+                step_loss = means.pop("loss")
+                self.logger.record("train", epoch_f, {"loss": step_loss, "lr": lr, **means})
+                if self.ctx.is_main and not cfg.progress:
+                    log.info("step %d (%s): loss %.4f, lr %.2e", self.optimizer_steps, self._where(), step_loss, lr)
             stop = cfg.max_steps is not None and self.optimizer_steps >= cfg.max_steps
             if self.step < usable and (stop or (cfg.save_every_steps and self.optimizer_steps % cfg.save_every_steps
                                                 == 0)):
                 self._save(ckpt.LAST)
             if stop and self.step < usable:
-                bar.close()
                 return True
-        bar.close()
         return False
 
     def _end_of_epoch(self) -> None:
         """Evaluate, advance the position to the next epoch, write the epoch's checkpoints."""
         finished = self.epoch + 1
         cfg = self.cfg
-        new_best = False
+        new_best, best_loss = False, self.best_test_loss
         if self.test_sets and cfg.eval_freq and finished % cfg.eval_freq == 0:
             self.last_test = self.evaluate(finished)
             best_here = min(stats["loss_med"] for stats in self.last_test.values())
             # the reference's rule: any test set's median below the best so far
             new_best = best_here < self.best_test_loss
-            self.best_test_loss = min(self.best_test_loss, best_here)
-        self.epoch, self.step = finished, 0
+            best_loss = min(self.best_test_loss, best_here)
         names = []
         if (cfg.save_freq and finished % cfg.save_freq == 0) or finished == cfg.optim.epochs \
                 or (cfg.max_steps is not None and self.optimizer_steps >= cfg.max_steps):
@@ -353,7 +492,11 @@ class Trainer:
             names.append(ckpt.BEST)
         if cfg.keep_freq and finished % cfg.keep_freq == 0:
             names.append(ckpt.kept_name(finished))
-        self._save(*names)
+        with sigint_deferred():  # an interrupt here would lose this epoch's best / kept checkpoints
+            self.best_test_loss = best_loss
+            self.epoch, self.step = finished, 0
+            self.position_rng = self._capture_rng()
+            self._save(*names)
 
     @torch.no_grad()
     def evaluate(self, epoch: int) -> dict[str, dict[str, float]]:
@@ -370,5 +513,8 @@ class Trainer:
             values = all_gather_floats(values)
             results[name] = {"loss_med": lower_median(values), "loss_avg": sum(values) / len(values)}
             self.logger.record("test", float(epoch), {f"{name}_{k}": v for k, v in results[name].items()})
+            if self.ctx.is_main:
+                log.info("test %s after epoch %d/%d: median loss %.4f, mean %.4f (%d batches)", name, epoch,
+                         self.cfg.optim.epochs, results[name]["loss_med"], results[name]["loss_avg"], len(values))
         self.net.train()
         return results

@@ -13,5 +13,8 @@ if [[ $# -gt 0 ]]; then
          "$usage" "$1" >&2; exit 2 ;;
   esac
 fi
-exec torchrun --standalone --nproc_per_node "$GPUS" -m align3r.cli train --config "align3r_${prior}" \
-  train.batch_size=2 "train.accum_iter=$ACCUM_ITER" "$@"
+args=(--config "align3r_${prior}" train.batch_size=2 "train.accum_iter=$ACCUM_ITER" "$@")
+for arg in "$@"; do  # printing the config needs one process, not one per GPU
+  if [[ $arg == --print-config ]]; then exec python -m align3r.cli train "${args[@]}"; fi
+done
+exec torchrun --standalone --nproc_per_node "$GPUS" -m align3r.cli train "${args[@]}"

@@ -21,6 +21,18 @@ import sys
 from align3r.data.prepare import common, flyingthings3d, pointodyssey, sceneflow, spring, tartanair, vkitti2
 from align3r.errors import Align3RError
 
+#: The raw layout each reader expects under the raw root (docs/training.md §1).
+LAYOUTS = {
+    "pointodyssey": "{train,val}/<seq>/rgbs/*.jpg, depths/*.png and anno.npz",
+    "flyingthings3d": "frames_finalpass/{TRAIN,TEST}/{A,B,C}/<seq>/{left,right}/*.png, disparity/... and "
+                      "camera_data/.../camera_data.txt",
+    "driving": "frames_finalpass/{15mm,35mm}_focallength/<dir>/<speed>/<cam>, disparity/... and camera_data/...",
+    "monkaa": "frames_finalpass/<scene>/<cam>, disparity/... and camera_data/...",
+    "tartanair": "<env>/Easy/<Pxxx>/image_left/*.png, depth_left/*.npy and pose_left.txt",
+    "spring": "train/<seq>/frame_left/*.png, disp1_left/*.dsp5 and cam_data/{intrinsics,extrinsics}.txt",
+    "vkitti2": "vkitti_2.0.3_rgb/..., vkitti_2.0.3_depth/... and vkitti_2.0.3_textgt/...",
+}
+
 SOURCES = {
     "pointodyssey": lambda raw: pointodyssey.raw_sequences(raw),
     "flyingthings3d": lambda raw: flyingthings3d.raw_sequences(raw),
@@ -40,12 +52,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--overwrite", action="store_true", help="re-process frames that are already complete")
     args = parser.parse_args(argv)
     try:
-        written = common.prepare_sequences(SOURCES[args.dataset](args.raw_root), args.out_root,
-                                           overwrite=args.overwrite)
+        report = common.prepare(SOURCES[args.dataset](args.raw_root), args.out_root, overwrite=args.overwrite,
+                                dataset=args.dataset, raw_root=args.raw_root, layout=LAYOUTS[args.dataset])
     except Align3RError as exc:
         print(f"prepare {args.dataset}: error: {exc}", file=sys.stderr)
         return 2
-    print(f"{written} frames written to {args.out_root}")
+    print(report.summary(args.out_root))
     return 0
 
 

@@ -196,7 +196,10 @@ def test_missing_raft_weights_name_the_eval_key_and_that_key_works(bench, nets, 
     torch.save(raft_small(weights=None).state_dict(), weights)
     rc, _, err = eval_cli(*run, f"+settings.flow_weights={weights}")
     assert rc == 0, err
-    rec = next(iter(records(tmp_path / "res" / f"{Path(nets['prior']).name}-depthpro" / "tum-pose").values()))
+    from align3r.commands.eval import model_label
+
+    folder = f"{model_label(str(nets['prior'])).replace('/', '-')}-depthpro"  # <run folder>-<name>-<prior>
+    rec = next(iter(records(tmp_path / "res" / folder / "tum-pose").values()))
     assert rec["alignment"]["flow"] == "raft-small" and rec["settings"]["flow_weights"] == str(weights)
 
 
@@ -269,3 +272,80 @@ def test_rewriting_a_prior_cache_file_invalidates_the_result(bench, nets, tmp_pa
         assert eval_cli(*run)[0] == 0 and calls == [TUM[0], TUM[0]]  # recomputed
     finally:
         os.utime(prior, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+
+
+# ------------------------------------------------------------ 5. checkpoints of align3r train runs
+
+
+def _finetuned(folder: Path, source: Path, metadata: dict | None = None) -> Path:
+    """``folder`` = a copy of the network at ``source`` as `align3r train` writes ``final_model/``."""
+    from align3r.model.checkpoint import read_checkpoint, write_checkpoint
+
+    loaded = read_checkpoint(source)
+    return write_checkpoint(loaded.config, loaded.state_dict, folder, metadata=metadata)
+
+
+def test_single_runs_of_two_training_runs_get_their_own_folders_and_never_mix(bench, nets, tmp_path):
+    """run1/final_model and run2/final_model used to share results/final_model-depthpro/; now the
+    default name and label name the run, and records of another network in the folder refuse."""
+    run1 = _finetuned(tmp_path / "run1" / "final_model", nets["prior"])
+    run2 = _finetuned(tmp_path / "run2" / "final_model", nets["prior"])
+    results = tmp_path / "res"
+    args = ["--prior", "depthpro", "--quiet", *overrides(bench, results, nets), f"data.tum.sequences=[{TUM[0]}]"]
+    for run, name in ((run1, "run1"), (run2, "run2")):
+        rc, out, err = eval_cli("depth", "--dataset", "tum", "--model", str(run), *args)
+        assert rc == 0, err
+        assert f"| {name}/final_model (depthpro) |" in out
+        rec = records(results / f"{name}-final_model-depthpro" / "tum-depth")[TUM[0]]
+        assert rec["settings"]["model"] == str(run)
+    # the same folder for another network (--name, or a moved checkpoint): refused, nothing touched
+    folder = results / "run1-final_model-depthpro" / "tum-depth"
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    rc, out, err = eval_cli("depth", "--dataset", "tum", "--model", str(run2), "--name", "run1-final_model-depthpro",
+                            *args)
+    assert rc == 2 and out == ""
+    assert f"{folder} (1 record(s) of {run1})" in err and "--name" in err and f"evaluates {run2}" in err
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
+    # checkpoint-best.pth of two runs alike
+    from align3r.commands.eval import model_label
+
+    assert model_label(str(run1.parent / "nothing.pth")) == "nothing.pth"  # not on disk: as given
+    (tmp_path / "run1" / "checkpoint-best.pth").write_bytes(b"")
+    assert model_label(str(tmp_path / "run1" / "checkpoint-best.pth")) == "run1/checkpoint-best.pth"
+    assert model_label("align3r-depthpro") == "align3r-depthpro"
+
+
+def test_prior_auto_and_prior_input_follow_what_align3r_train_recorded(nets, tmp_path, caplog):
+    """`align3r eval --prior auto` on a Depth Anything, depth-map fine-tune picks both, for its
+    final_model/ (config.json) and its checkpoint-*.pth (the run's config.yaml)."""
+    import argparse
+
+    import yaml
+
+    from align3r.commands.eval import compose, single_plan
+
+    final = _finetuned(tmp_path / "run" / "final_model", nets["prior"],
+                       {"prior": "depthanything", "prior_input": "depthmap"})
+    (tmp_path / "run" / "checkpoint-best.pth").write_bytes(b"")  # read for its name only
+    (tmp_path / "run" / "config.yaml").write_text(yaml.safe_dump({
+        "output_dir": str(tmp_path / "run"), "model": {"preset": "tiny"}, "train": {},
+        "data": {"train": {"common": {"prior_name": "depthanything", "prior_input": "depthmap"},
+                           "datasets": [{"name": "processed", "size": 4, "root": "x"}]}}}))
+    cfg = compose("eval/single", [])
+
+    def plan(model, prior="auto", prior_input=None):
+        args = argparse.Namespace(eval_command="depth", dataset="tum", model=str(model), prior=prior,
+                                  prior_input=prior_input, name=None)
+        spec, [(_, exp)] = single_plan(cfg, args)
+        return spec.rows[0].label, exp
+
+    for model in (final, tmp_path / "run" / "checkpoint-best.pth"):
+        label, exp = plan(model)
+        assert (exp.settings.prior, exp.settings.prior_input) == ("depthanything", "depthmap"), model
+        assert label == f"run/{model.name} (depthanything)" and exp.name == f"run-{model.name}-depthanything/tum-depth"
+    with caplog.at_level(logging.WARNING, logger="align3r.pipeline"):
+        _, exp = plan(final, "depthpro", "pointmap")
+    assert (exp.settings.prior, exp.settings.prior_input) == ("depthpro", "pointmap")  # explicit: kept, warned
+    assert "--prior-input=pointmap, but --model" in caplog.text and "--prior=depthpro, but --model" in caplog.text
+    _, exp = plan(nets["prior"])  # nothing recorded: Depth Pro point maps, as before
+    assert (exp.settings.prior, exp.settings.prior_input) == ("depthpro", "pointmap")

@@ -462,6 +462,8 @@ def test_a_prior_for_a_network_without_prior_branch_is_an_error(bench, nets, tmp
     to do; --prior auto on a local checkpoint says which prior it assumed."""
     import logging
 
+    from align3r.commands.eval import model_label
+
     base = ["depth", "--dataset", "tum", "--model", str(nets["plain"]), "--quiet", *overrides(bench, tmp_path, nets),
             f"data.tum.sequences=[{TUM[0]}]"]
     for prior in ("depthpro", "auto"):
@@ -469,7 +471,8 @@ def test_a_prior_for_a_network_without_prior_branch_is_an_error(bench, nets, tmp
             rc, out, err = eval_cli(*base, "--prior", prior)
         assert rc == 2 and out == ""
         assert "has no prior branch" in err and "--prior none" in err and "Align3R checkpoint" in err
-        assert not (tmp_path / f"{Path(nets['plain']).name}-depthpro" / "tum-depth" / f"{TUM[0]}.json").exists()
+        folder = f"{model_label(str(nets['plain'])).replace('/', '-')}-depthpro"
+        assert not (tmp_path / folder / "tum-depth" / f"{TUM[0]}.json").exists()
     assert "--prior auto: " in caplog.text and "assuming depthpro" in caplog.text
     rc, out, err = eval_cli(*base, "--prior", "none", "--name", "plain")
     assert rc == 0, err
@@ -515,9 +518,9 @@ def test_print_config_shows_the_resolved_single_run(bench, nets, tmp_path):
                             "--print-config", *overrides(bench, tmp_path, nets))
     assert rc == 0, err
     [run] = yaml.safe_load(out)["runs"]
-    name = f"{Path(nets['prior']).name}-depthpro"
-    assert (run["model"], run["prior"], run["label"]) == (str(nets["prior"]), "depthpro",
-                                                         f"{Path(nets['prior']).name} (depthpro)")
+    label = f"{Path(nets['prior']).parent.name}/{Path(nets['prior']).name}"  # the folder it sits in, too
+    name = f"{label.replace('/', '-')}-depthpro"
+    assert (run["model"], run["prior"], run["label"]) == (str(nets["prior"]), "depthpro", f"{label} (depthpro)")
     assert run["dataset"]["name"] == "sintel" and run["dataset"]["options"]["sequences"] == list(SINTEL)
     assert run["settings"]["graph"] == "swinstride-5-noncyclic" and run["settings"]["max_frames"] == FRAMES
     assert run["results"] == str(tmp_path / name / "sintel-pose")

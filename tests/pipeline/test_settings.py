@@ -44,7 +44,7 @@ def _error_line(capsys, args: list[str]) -> str:
     ("overwrite=yes", "overwrite=yes: expected true or false"),
     ("intrinsics=[500,500,320]", "intrinsics must be [fx, fy, cx, cy], got [500,500,320]"),
     ("align_settings.schedule=cos", "align_settings.schedule=cos: expected one of cosine, linear"),
-    ("prior_input=depth", "prior_input=depth: expected one of pointmap, depthmap"),
+    ("prior_input=depth", "prior_input=depth: expected one of auto, pointmap, depthmap"),
     ("batch_size=0", "batch_size=0: expected a positive integer or auto"),
 ])
 def test_a_value_of_the_wrong_type_is_one_line_before_any_work(tmp_path, capsys, clip, fast_overrides, no_work,

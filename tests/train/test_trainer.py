@@ -106,6 +106,14 @@ def test_two_processes_match_one_process(tiny_set, tmp_path):
     moved = max((one[k] - Align3RNet(preset("tiny").replace(head_type="linear").for_training()).state_dict()[k])
                 .abs().max().item() for k in ("downstream_head1.proj.weight",))
     assert diff < 1e-6 < moved
+    # every logged value is the window mean over all processes, the loss components as the loss
+    log_one, log_two = train_log(tmp_path / "one"), train_log(tmp_path / "two")
+    assert len(log_one) == len(log_two) == 4 and log_one[0].keys() == log_two[0].keys()
+    for a, b in zip(log_one, log_two):
+        for key in ("loss", "conf_loss_1", "conf_loss_2", "regr3d_1", "regr3d_2"):
+            assert a[key] == pytest.approx(b[key], rel=1e-5), key
+    # the linear head uses every trainable parameter: no find_unused_parameters, no DDP warning about it
+    assert "find_unused_parameters" not in done.stderr
     test_one, test_two = train_log(tmp_path / "one", "test"), train_log(tmp_path / "two", "test")
     assert len(test_one) == len(test_two) == 2
     assert test_one[-1]["Tiny_loss_med"] == pytest.approx(test_two[-1]["Tiny_loss_med"], rel=1e-5)

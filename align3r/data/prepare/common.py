@@ -98,19 +98,43 @@ def write_frame(folder: str | os.PathLike, frame_id: str, frame: ProcessedFrame)
     return paths
 
 
-def prepare_sequences(sequences: Iterable[RawSequence], out_root: str | os.PathLike, *,
-                      overwrite: bool = False, img_size: int = IMG_SIZE, progress: bool = True) -> int:
-    """Process every frame of ``sequences`` into ``out_root/<sequence name>/``.
+@dataclass
+class PrepareReport:
+    """What :func:`prepare` did: frames written, frames skipped (already complete), sequences."""
 
-    Returns the number of frames written (frames already complete are skipped unless
-    ``overwrite``).
+    written: int = 0
+    skipped: int = 0
+    sequences: int = 0
+
+    def summary(self, out_root: str | os.PathLike) -> str:
+        line = f"{self.written} frames written to {out_root}"
+        if self.skipped:
+            line += (f"; {self.skipped} already complete, skipped (of {self.written + self.skipped} frames in "
+                     f"{self.sequences} sequences; --overwrite redoes them)")
+        return line
+
+
+def prepare(sequences: Iterable[RawSequence], out_root: str | os.PathLike, *, overwrite: bool = False,
+            img_size: int = IMG_SIZE, progress: bool = True, dataset: str | None = None,
+            raw_root: str | os.PathLike | None = None, layout: str | None = None) -> PrepareReport:
+    """Process every frame of ``sequences`` into ``out_root/<sequence name>/`` (frames already
+    complete are skipped unless ``overwrite``).
+
+    ``dataset``: the raw dataset's name, recorded in ``out_root/align3r_prepared.json`` (the
+    training loaders read it: PointOdyssey's metadata stores world-to-camera poses).
+    ``raw_root`` / ``layout``: named in the error when no sequence is found.
     """
     sequences = list(sequences)
     if not sequences:
-        raise InputError("no raw sequences found; check the raw dataset root and its layout")
+        where = f" under {raw_root}" if raw_root is not None else ""
+        expected = f"; expected {layout}" if layout else ""
+        raise InputError(f"no raw sequences found{where}{expected}; check the raw dataset root and its layout "
+                         "(docs/training.md §1)")
     out_root = Path(out_root)
+    report = PrepareReport(sequences=len(sequences))
     total = sum(len(s.frames) for s in sequences)
-    written = 0
+    if dataset is not None:
+        _write_marker(out_root, dataset)
     with tqdm(total=total, desc="frames", unit="frame", disable=not progress) as bar:
         for seq in sequences:
             folder = out_root / seq.name
@@ -120,9 +144,27 @@ def prepare_sequences(sequences: Iterable[RawSequence], out_root: str | os.PathL
                     frame = process_frame(image, depth, k, pose, mask_max_depth=seq.mask_max_depth,
                                           img_size=img_size)
                     write_frame(folder, raw.frame_id, frame)
-                    written += 1
+                    report.written += 1
+                else:
+                    report.skipped += 1
                 bar.update(1)
-    return written
+    return report
+
+
+def _write_marker(out_root: Path, dataset: str) -> None:
+    import json
+
+    from align3r.data.datasets import PREPARED_MARKER, WORLD_TO_CAMERA_DATASETS
+
+    pose = "world-to-camera" if dataset in WORLD_TO_CAMERA_DATASETS else "camera-to-world"
+    out_root.mkdir(parents=True, exist_ok=True)
+    (out_root / PREPARED_MARKER).write_text(json.dumps({"dataset": dataset, "camera_pose": pose}) + "\n")
+
+
+def prepare_sequences(sequences: Iterable[RawSequence], out_root: str | os.PathLike, *,
+                      overwrite: bool = False, img_size: int = IMG_SIZE, progress: bool = True) -> int:
+    """:func:`prepare`, returning the number of frames written."""
+    return prepare(sequences, out_root, overwrite=overwrite, img_size=img_size, progress=progress).written
 
 
 def pinhole(fx: float, fy: float, cx: float, cy: float) -> np.ndarray:
