@@ -43,7 +43,8 @@ class TrainConfig:
       ``checkpoint-last`` every that many optimizer steps (0 = epoch ends only).
     - ``max_steps``: stop after this many optimizer steps in total (checkpoint written, the run
       resumes from there next time); None = train all epochs.
-    - ``print_freq``: log every that many optimizer steps.
+    - ``print_freq``: write a log.jsonl record every that many optimizer steps (and, with
+      ``progress=false``, a console line).
     """
 
     output_dir: str = "checkpoints/align3r_finetune"
