@@ -34,23 +34,55 @@ def atomic_path(path: str | os.PathLike, *, durable: bool = False, hint: str | N
             "cannot write <path>: <error>; <hint>"; when None it propagates unchanged (for callers
             that build their own message).
 
-    On any exception the temporary file is removed and ``path`` is untouched.
+    On any exception the temporary file is removed and ``path`` is untouched. A folder on the way
+    to ``path`` that is an existing file raises ``OutputError`` "... is a file, not a folder"
+    (whatever ``hint``).
     """
     path = Path(path)
     tmp = path.with_name(f".{path.name}{TEMP_TAG}{os.getpid()}{path.suffix}")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        ensure_folder(path.parent)
         yield tmp
         if durable:
             fsync_file(tmp)
         os.replace(tmp, path)
     except OSError as exc:
-        if hint is None:
+        if hint is None or isinstance(exc, OutputError):
             raise
         raise OutputError(f"cannot write {path}: {exc}; {hint}") from exc
     finally:
-        with contextlib.suppress(FileNotFoundError):
+        with contextlib.suppress(OSError):  # absent, or its folder never existed: nothing to remove
             tmp.unlink()
+
+
+def file_in_the_way(folder: str | os.PathLike) -> Path | None:
+    """The first of ``folder`` and its ancestors that exists and is not a folder, or None."""
+    folder = Path(folder)
+    for candidate in (*reversed(folder.parents), folder):
+        if candidate.exists() and not candidate.is_dir():
+            return candidate
+    return None
+
+
+def check_output_folder(folder: str | os.PathLike, what: str = "output folder") -> None:
+    """Raise ``OutputError`` "<what> <folder>: <file> is a file, not a folder" when ``folder`` (or
+    one of its ancestors) is an existing file, so that nothing can be written there. For commands
+    that check their output folder before doing any work."""
+    blocker = file_in_the_way(folder)
+    if blocker is None:
+        return
+    if blocker == Path(folder):
+        raise OutputError(f"{what} {folder} is a file, not a folder; choose another folder")
+    raise OutputError(f"{what} {folder}: {blocker} is a file, not a folder; choose another folder")
+
+
+def ensure_folder(folder: str | os.PathLike, what: str = "output folder") -> None:
+    """``mkdir -p folder``, with the "is a file, not a folder" error of :func:`check_output_folder`."""
+    try:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError) as exc:
+        check_output_folder(folder, what)
+        raise OutputError(f"cannot create {what} {folder}: {exc}") from exc
 
 
 def new_file_mode() -> int:

@@ -9,7 +9,9 @@ one subcommand never breaks the others.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import os
 import sys
 
 # name -> (module, one-line help). The help is repeated here so --help needs no imports.
@@ -19,7 +21,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "prior": ("align3r.commands.prior", "compute depth priors for frames or a processed dataset"),
     "eval": ("align3r.commands.eval", "evaluate video depth / camera pose, reproduce the paper's tables"),
     "train": ("align3r.commands.train", "fine-tune on PointOdyssey / FlyingThings3D / ... (torchrun)"),
-    "bench": ("align3r.commands.bench", "print speed and memory figures (model, align, decode, prior, e2e)"),
+    "bench": ("align3r.commands.bench", "print speed and memory figures (align, decode, e2e, flow, model, prior, train)"),
     "checkpoints": ("align3r.commands.checkpoints", "list the released checkpoints, check or fetch them"),
     "export": ("align3r.commands.export", "(re)write output formats (ply, glb, colmap, video, ...) of a reconstruction directory"),
     "convert": ("align3r.commands.convert", "convert an official .pth checkpoint to config.json + model.safetensors"),
@@ -56,7 +58,42 @@ def build_parser(argv: list[str]) -> argparse.ArgumentParser:
     return parser
 
 
+def _innermost_parser(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.ArgumentParser:
+    """The parser of the (sub)subcommand that ``args`` selected: its usage line is the one to show."""
+    while True:
+        action = next((a for a in parser._actions if isinstance(a, argparse._SubParsersAction)), None)
+        chosen = None if action is None else getattr(args, action.dest, None)
+        if chosen not in getattr(action, "choices", {}):
+            return parser
+        parser = action.choices[chosen]
+
+
+def _stdout_closed() -> bool:
+    """Whether the reader of stdout went away (``align3r ... | head``)."""
+    try:
+        import select
+
+        poll = select.poll()
+        poll.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(events & (select.POLLERR | select.POLLHUP) for _, events in poll.poll(0))
+    except (AttributeError, OSError, ValueError):  # no poll() or no real stdout: assume it was stdout
+        return True
+
+
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except BrokenPipeError:
+        if not _stdout_closed():  # another pipe (a subprocess's): a real error
+            raise
+        # the standard idiom: point stdout at devnull so that the flush at exit cannot fail again
+        with contextlib.suppress(OSError, ValueError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        return 1
+
+
+def _main(argv: list[str] | None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser(argv)
     args, extra = parser.parse_known_args(argv)
@@ -64,8 +101,8 @@ def main(argv: list[str] | None = None) -> int:
     target = getattr(getattr(args, "_module", None), "EXTRA_ARGS", None)
     if extra and target and not any(e.startswith("-") for e in extra):
         setattr(args, target, [*getattr(args, target), *extra])
-    elif extra:
-        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    elif extra:  # reported by the subcommand's parser, with its usage line
+        _innermost_parser(parser, args).error(f"unrecognized arguments: {' '.join(extra)}")
     if args.command is None:
         parser.print_help()
         return 0

@@ -25,3 +25,14 @@ def test_disk_errors_become_output_errors_with_the_hint(tmp_path):
     assert not target.exists() and not list(tmp_path.iterdir())
     with pytest.raises(OSError), atomic_path(target) as tmp:  # no hint: the OSError itself
         raise OSError(errno.EACCES, "Permission denied")
+
+
+@pytest.mark.parametrize("hint", [None, "free some space"])
+def test_a_file_where_a_folder_should_be_is_named(tmp_path, hint):
+    """Not the NotADirectoryError of removing a temporary inside a file (which hid the real error)."""
+    blocker = tmp_path / "afile"
+    blocker.write_text("x")
+    for target in (blocker / "out.json", blocker / "sub" / "out.json"):
+        with pytest.raises(OutputError, match=rf"{blocker} is a file, not a folder; choose another folder"):
+            write_text(target, "new", hint=hint)
+    assert blocker.read_text() == "x" and sorted(p.name for p in tmp_path.iterdir()) == ["afile"]

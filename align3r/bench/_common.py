@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import platform
 import resource
@@ -10,9 +11,68 @@ from collections.abc import Callable
 
 import torch
 
+from align3r.errors import InputError
+
+
+def resolve(device: torch.device | str | None) -> torch.device:
+    """The ``--device`` of a bench target, checked once before any work: an unknown device, or
+    CUDA on a machine without it, raises :class:`InputError` in the bench flag's own words."""
+    from align3r.device import resolve_device
+
+    try:
+        return resolve_device(device)
+    except InputError as exc:
+        raise InputError(str(exc).replace(f"device={device}", f"--device {device}")
+                         .replace("device=", "--device ")) from None
+
+
+def size_arg(text: str) -> tuple[int, int]:
+    """argparse type of ``--size WxH`` → ``(width, height)``, both positive."""
+    parts = str(text).lower().split("x")
+    try:
+        width, height = (int(v) for v in parts)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected WIDTHxHEIGHT, e.g. 512x288") from None
+    if width < 1 or height < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: width and height must be positive")
+    return width, height
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer ≥ 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: must be at least 1")
+    return value
+
+
+def nonneg_int(text: str) -> int:
+    """argparse type: an integer ≥ 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected an integer") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: must be 0 or more")
+    return value
+
+
+def int_list(text: str) -> list[int]:
+    """argparse type: comma-separated integers ≥ 1 (``1,2,4``)."""
+    try:
+        values = [positive_int(v.strip()) for v in str(text).split(",") if v.strip()]
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected comma-separated positive integers, e.g. 1,2,4") from None
+    if not values:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected at least one integer")
+    return values
+
 
 def machine_description(device: torch.device | str = "cpu") -> str:
-    device = torch.device(device)
+    device = resolve(device)
     if device.type == "cuda":
         return f"{torch.cuda.get_device_name(device)}, torch {torch.__version__}, CUDA {torch.version.cuda}"
     return (f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
@@ -65,6 +125,8 @@ def synchronize(device: torch.device | str) -> None:
 def time_call(fn: Callable[[], object], device: torch.device | str = "cpu", warmup: int = 1,
               repeat: int = 3) -> float:
     """Median wall time of ``fn()`` in seconds, after ``warmup`` untimed calls."""
+    if repeat < 1:
+        raise InputError(f"repeat={repeat}: at least one timed call is needed (--repeat 1 or more)")
     for _ in range(warmup):
         fn()
     synchronize(device)

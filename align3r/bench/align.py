@@ -21,13 +21,25 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import os
+import queue as queue_module
+import signal
+import sys
 import time
 from pathlib import Path
 
 import roma
 import torch
 
-from align3r.bench._common import machine_description, peak_memory, synchronize
+from align3r.bench._common import (
+    machine_description,
+    nonneg_int,
+    peak_memory,
+    positive_int,
+    resolve,
+    size_arg,
+    synchronize,
+)
+from align3r.errors import InputError
 
 HELP = "global alignment: ms/iteration and peak memory (fixture problem, synthetic flat and grouped videos)"
 CASES = ("fixture", "flat", "grouped", "presets")
@@ -35,16 +47,19 @@ REFERENCE_FIXTURE_LOSS = {"paper": 0.124216, "demo": 0.124221}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--case", choices=(*CASES, "all"), default="all")
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--iters", type=int, default=None,
-                        help="iterations per alignment (default: the preset's; 10 for flat/grouped on CPU)")
-    parser.add_argument("--size", default="512x288", help="WxH of the synthetic video")
-    parser.add_argument("--frames", type=int, default=30, help="frames of the synthetic video")
+    parser.add_argument("--case", choices=(*CASES, "all"), default="all", help="which problem to time")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")
+    parser.add_argument("--iters", type=positive_int, default=None,
+                        help="iterations per alignment (None: the preset's; 10 for flat/grouped on CPU); "
+                             "not for --case presets")
+    parser.add_argument("--size", type=size_arg, default="512x288", help="WIDTHxHEIGHT of the synthetic video")
+    parser.add_argument("--frames", type=positive_int, default=30, help="frames of the synthetic video")
     parser.add_argument("--graph", default="swinstride-5-noncyclic", help="pair graph of the flat case")
-    parser.add_argument("--preset", default="paper", help="alignment preset (paper, demo, fast, ...)")
+    parser.add_argument("--preset", default=None,
+                        help="alignment preset (paper, demo, fast, ...; None: paper); not for --case presets, "
+                             "which compares paper and fast")
     parser.add_argument("--flow", action="store_true", help="include the flow term (exact synthetic flow)")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    parser.add_argument("--threads", type=nonneg_int, default=None, help="torch CPU threads (None: torch's)")
 
 
 def _fixture_preds(device):
@@ -109,7 +124,7 @@ def _run_case(case: str, args: argparse.Namespace) -> list[tuple[str, str]]:
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
-    width, height = (int(v) for v in args.size.lower().split("x"))
+    width, height = args.size
     rows: list[tuple[str, str]] = []
     if case == "presets":
         import numpy as np
@@ -142,7 +157,8 @@ def _run_case(case: str, args: argparse.Namespace) -> list[tuple[str, str]]:
                              f"{rec.loss_history[10]:.4f} (it 10) -> {rec.loss_history[-1]:.6f}; ATE "
                              f"{_ate(rec.cam2world, gt_pose):.4f}; focal error {100 * focal_err:.3f} %; "
                              f"Abs Rel {_absrel(rec.depth, gt_depth):.5f}"))
-        rows.append(("fixture: official optimizer, paper settings",
+        rows.append(("fixture: official optimizer, paper settings — reference figures, not measured here "
+                     "(the fixture's recorded official run)",
                      "300 it; loss 0.185595 -> 0.8317 (it 10) -> 0.124216; ATE 0.0128; focal 54.974 (0.047 %); "
                      "Abs Rel 0.00291"))
     elif case == "fixture":
@@ -154,7 +170,8 @@ def _run_case(case: str, args: argparse.Namespace) -> list[tuple[str, str]]:
             source = "synthetic stand-in (fixture not found)"
         config = preset(args.preset, **({"iterations": args.iters} if args.iters else {}))
         init_s, loop_s, loss = _timed_align(preds, config, None, device)
-        ref = REFERENCE_FIXTURE_LOSS.get(args.preset) if config.iterations == 300 else None
+        official = source == "official fixture" and config.iterations == 300
+        ref = REFERENCE_FIXTURE_LOSS.get(args.preset) if official else None
         rows += [("problem", f"{source}: N=10, 64x48, {preds.num_edges} edges, preset {args.preset}"),
                  ("initialisation", f"{init_s * 1000:.0f} ms"),
                  ("ms / iteration", f"{loop_s / max(config.iterations, 1) * 1000:.2f} ({config.iterations} iterations)"),
@@ -215,20 +232,63 @@ def _child(case, args, queue):
         queue.put([("error", f"{type(err).__name__}: {err}")])
 
 
+def _exit_reason(exitcode: int | None) -> str:
+    if exitcode is not None and exitcode < 0:
+        try:
+            name = signal.Signals(-exitcode).name
+        except ValueError:
+            name = f"signal {-exitcode}"
+        hint = " (out of memory? the kernel's OOM killer sends SIGKILL)" if -exitcode == signal.SIGKILL else ""
+        return f"killed by {name}{hint}"
+    return f"exit code {exitcode}"
+
+
+def _collect(proc, queue, poll_s: float = 0.5) -> list[tuple[str, str]]:
+    """The rows the worker ``proc`` puts on ``queue``, or a ``died`` row if it exits without them
+    (killed, out of memory, crashed): polls instead of waiting forever."""
+    while True:
+        try:
+            rows = queue.get(timeout=poll_s)
+            break
+        except queue_module.Empty:
+            if proc.is_alive():
+                continue
+            try:  # it may have put its rows just before exiting
+                rows = queue.get(timeout=poll_s)
+                break
+            except queue_module.Empty:
+                proc.join()
+                return [("died", f"the worker process died without a result: {_exit_reason(proc.exitcode)}")]
+    proc.join()
+    return rows
+
+
 def run(args: argparse.Namespace) -> int:
+    device = resolve(args.device)
     cases = CASES if args.case == "all" else (args.case,)
+    if args.case == "presets" and (args.preset is not None or args.iters is not None):
+        raise InputError("--case presets compares the paper and fast presets at their own iterations: "
+                         "drop --preset / --iters, or choose --case fixture, flat or grouped")
     ctx = multiprocessing.get_context("spawn")
     plain = argparse.Namespace(**{k: v for k, v in vars(args).items() if not k.startswith("_")})
+    plain.device, plain.preset = str(device), args.preset or "paper"
     if args.threads:
         torch.set_num_threads(args.threads)
-    print(f"machine: {machine_description(args.device)}")
+    print(f"machine: {machine_description(device)}")
+    failed = []
     for case in cases:
         queue = ctx.Queue()
         proc = ctx.Process(target=_child, args=(case, plain, queue))
         proc.start()
-        rows = queue.get()
-        proc.join()
+        rows = _collect(proc, queue)
+        if any(name in ("error", "died") for name, _ in rows):
+            failed.append(case)
         print(f"\n### {case}\n\n| figure | value |\n|---|---|")
+        if case == "presets" and args.case == "all" and (args.preset is not None or args.iters is not None):
+            print("| note | --preset / --iters do not apply: this case compares paper and fast at their own settings |")
         for name, value in rows:
-            print(f"| {name} | {value} |")
+            print(f"| {name} | {value} |", flush=True)
+    if failed:
+        print(f"\nalign3r bench align: {len(failed)} case(s) failed: {', '.join(failed)}", file=sys.stderr)
+        return 1
     return 0

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -17,7 +18,8 @@ import av
 import cv2
 import numpy as np
 
-from align3r.bench._common import machine_description, peak_rss_gib, time_call
+from align3r.bench._common import machine_description, peak_rss_gib, positive_int, time_call
+from align3r.errors import InputError
 
 HELP = "frames/s decoding videos and image folders; streaming memory on a long 1080p video"
 _SHARED = Path(os.environ.get("ALIGN3R_SHARED", Path(__file__).resolve().parents[2].parent / "shared"))
@@ -77,63 +79,116 @@ def write_synthetic_video(path: Path, num_frames: int, height: int, width: int, 
     return path
 
 
+def _nonneg_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a number of seconds") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: must be 0 or more")
+    return value
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA,
-                        help="folder holding lady-running.mp4 and lady-running/ (default: shared data)")
-    parser.add_argument("--long-seconds", type=float, default=60.0,
-                        help="length of the synthetic 1080p video (default 60 s; 0 skips it)")
-    parser.add_argument("--repeat", type=int, default=5, help="timed runs per small target (median, after one warm-up)")
+                        help="folder holding lady-running.mp4 and/or lady-running/ (a video and its frames)")
+    parser.add_argument("--long-seconds", type=_nonneg_float, default=60.0,
+                        help="length of the synthetic 1080p video in seconds (0 skips it)")
+    parser.add_argument("--repeat", type=positive_int, default=5,
+                        help="timed runs per small target (median, after one warm-up)")
+
+
+def _measure(rows: list, label: str, reader: str, fn) -> None:
+    """Append ``(label, reader, frames, seconds)``, or an error row: one failing reader does not
+    lose the rows measured before it."""
+    try:
+        frames, seconds = fn()
+    except Exception as exc:  # reported in the table, and by the exit status
+        rows.append((label, reader, None, f"{type(exc).__name__}: {exc}"))
+        return
+    rows.append((label, reader, frames, seconds))
+
+
+def _timed(fn):
+    t0 = time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - t0
 
 
 def run(args: argparse.Namespace) -> int:
     from align3r.io import iter_frames, probe, read_frames
 
+    if not args.data.is_dir():
+        raise InputError(f"--data {args.data}: not a folder (it should hold lady-running.mp4 and/or lady-running/)")
     rows = []
     video, folder = args.data / "lady-running.mp4", args.data / "lady-running"
+    default = args.data.resolve() == DEFAULT_DATA.resolve()
     for label, source in (("lady-running.mp4 (MPEG-4 Part 2, 854x480)", video),
                           ("lady-running/ (65 JPEG, 854x480)", folder)):
         if not source.exists():
             print(f"skipping {source}: not found")
             continue
-        n = probe(source).num_frames
-        rows.append((label, "read_frames", n, time_call(lambda s=source: read_frames(s, progress=False),
-                                                        repeat=args.repeat)))
+        try:
+            info = probe(source)
+        except Exception as exc:
+            rows.append((source.name, "probe", None, f"{type(exc).__name__}: {exc}"))
+            continue
+        n = info.num_frames
+        if not default:  # the labels above describe the shared clip only
+            height, width = info.image_size
+            label = f"{source.name}{'/' if source.is_dir() else ''} ({n} frames, {width}x{height})"
+        _measure(rows, label, "read_frames", lambda s=source, n=n: (
+            n, time_call(lambda: read_frames(s, progress=False), repeat=args.repeat)))
         if source == video:
-            rows.append((label, "iter_frames, 1 decoder thread", n,
-                         time_call(lambda s=source: sum(1 for _ in iter_frames(s, threads=False)),
-                                   repeat=args.repeat)))
+            _measure(rows, label, "iter_frames, 1 decoder thread", lambda s=source, n=n: (
+                n, time_call(lambda: sum(1 for _ in iter_frames(s, threads=False)), repeat=args.repeat)))
 
     long_rss = None
+    count = 0
     if args.long_seconds > 0:
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "synthetic_1080p.mp4"
-            num = round(args.long_seconds * 30)
+            num = max(1, round(args.long_seconds * 30))
             t0 = time.perf_counter()
             write_synthetic_video(path, num, 1080, 1920, gop=60)
             encode_s = time.perf_counter() - t0
             print(f"wrote {num} synthetic 1920x1080 H.264 frames in {encode_s:.1f} s ({path.stat().st_size / 2**20:.0f} MiB)")
+            label = f"synthetic {args.long_seconds:g} s 1920x1080 H.264"
             rss_before = peak_rss_gib()
-            t0 = time.perf_counter()
-            count = sum(1 for _ in iter_frames(path))
-            seconds = time.perf_counter() - t0
-            long_rss = (rss_before, peak_rss_gib())
-            rows.append((f"synthetic {args.long_seconds:.0f} s 1920x1080 H.264", "iter_frames (stream)", count, seconds))
-            t0 = time.perf_counter()
-            seq = read_frames(path, stride=30, progress=False)
-            rows.append((f"synthetic {args.long_seconds:.0f} s 1920x1080 H.264", "read_frames stride 30",
-                         len(seq), time.perf_counter() - t0))
-            t0 = time.perf_counter()
-            seq = read_frames(path, start=num - 60, max_frames=30, progress=False)
-            rows.append((f"synthetic {args.long_seconds:.0f} s 1920x1080 H.264", f"read_frames start {num - 60} (seek)",
-                         len(seq), time.perf_counter() - t0))
-            del seq
 
+            def stream():
+                nonlocal count
+                (count, seconds) = _timed(lambda: sum(1 for _ in iter_frames(path)))
+                return count, seconds
+
+            _measure(rows, label, "iter_frames (stream)", stream)
+            if count:
+                long_rss = (rss_before, peak_rss_gib())
+            _measure(rows, label, "read_frames stride 30", lambda: (
+                lambda seq, s: (len(seq), s))(*_timed(lambda: read_frames(path, stride=30, progress=False))))
+            start = max(num - 60, 0)
+            reader = f"read_frames start {start} (seek)" if start else "read_frames first 30 (no seek)"
+            _measure(rows, label, reader, lambda: (
+                lambda seq, s: (len(seq), s))(*_timed(lambda: read_frames(path, start=start, max_frames=30,
+                                                                         progress=False))))
+
+    if not rows:
+        raise InputError(f"nothing to measure: {args.data} holds neither lady-running.mp4 nor lady-running/, "
+                         "and --long-seconds is 0")
     print(f"\nmachine: {machine_description('cpu')}, PyAV {av.__version__} (FFmpeg {av.ffmpeg_version_info})\n")
     print("| source | reader | frames | seconds | frames/s |")
     print("|---|---|---:|---:|---:|")
+    failed = 0
     for label, reader, n, seconds in rows:
-        print(f"| {label} | {reader} | {n} | {seconds:.3f} | {n / seconds:.1f} |")
+        if n is None:
+            failed += 1
+            print(f"| {label} | {reader} | error | {seconds} | |")
+        else:
+            print(f"| {label} | {reader} | {n} | {seconds:.3f} | {n / seconds:.1f} |")
     if long_rss is not None:
         print(f"\npeak RSS before streaming the long video: {long_rss[0]:.2f} GiB, after: {long_rss[1]:.2f} GiB "
               f"(its {count} RGB frames would take {count * 1080 * 1920 * 3 / 2**30:.1f} GiB)")
+    if failed:
+        print(f"\nalign3r bench decode: {failed} row(s) failed", file=sys.stderr)
+        return 1
     return 0

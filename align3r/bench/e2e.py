@@ -8,13 +8,15 @@ with random weights — the real cost of a run, nothing downloaded. Prints the s
 from __future__ import annotations
 
 import argparse
+import re
 import tempfile
 import time
 from pathlib import Path
 
 import torch
 
-from align3r.bench._common import machine_description, peak_memory
+from align3r.bench._common import machine_description, peak_memory, positive_int, resolve, size_arg
+from align3r.errors import InputError
 
 HELP = "end-to-end time per stage of align3r infer (random weights, tiny or full size)"
 SAMPLE = Path(__file__).resolve().parents[2] / "assets" / "lady-running.mp4"
@@ -32,7 +34,7 @@ def tiny_depth_pro():
     return DepthProForDepthEstimation(config), DepthProImageProcessor(size={"height": 256, "width": 256})
 
 
-def build(scale: str, device: torch.device):
+def build(scale: str, device: torch.device, progress: bool = False):
     from align3r.bench.prior import build_depth_pro
     from align3r.model import Align3RConfig, Align3RNet, preset
     from align3r.priors.depth_pro import DepthProPrior
@@ -55,42 +57,72 @@ def build(scale: str, device: torch.device):
         fov = model.fov_model.head.layers[-1]
         fov.weight.mul_(0.01)
         fov.bias.fill_(60.0)
-    prior = DepthProPrior.from_loaded(model, processor, label=f"random Depth Pro ({scale})", device=device)
+    prior = DepthProPrior.from_loaded(model, processor, label=f"random Depth Pro ({scale})", device=device,
+                                      progress=progress)
     return net.to(device).eval(), prior
 
 
+def _size(text: str) -> int | tuple[int, int]:
+    """``--size``: an integer (the pipeline's network size: 512 = long side 512, 224 = square) or
+    WIDTHxHEIGHT like the other targets (its long side is the network size)."""
+    if "x" in str(text).lower():
+        return size_arg(text)
+    return positive_int(text)
+
+
+# infer's key=value names in the pipeline's messages → this command's flags
+_FLAGS = {"max_frames": "--frames", "graph": "--graph", "size": "--size", "flow": "--flow", "align": "--align",
+          "device": "--device"}
+
+
+def _in_bench_terms(message: str) -> str:
+    return re.sub(r"\b(" + "|".join(_FLAGS) + r")=", lambda m: _FLAGS[m.group(1)] + " ", message)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--scale", choices=("tiny", "full"), default="tiny")
-    parser.add_argument("--source", default=str(SAMPLE), help="video or folder (default: the sample clip)")
-    parser.add_argument("--frames", type=int, default=30)
-    parser.add_argument("--size", type=int, default=512)
-    parser.add_argument("--graph", default="grouped")
+    parser.add_argument("--scale", choices=("tiny", "full"), default="tiny",
+                        help="tiny: small random networks (CPU-friendly); full: the released architectures")
+    parser.add_argument("--source", default=str(SAMPLE), help="video or folder (the sample clip)")
+    parser.add_argument("--frames", type=positive_int, default=30, help="frames read from the source (at most)")
+    parser.add_argument("--size", type=_size, default="512",
+                        help="network size: 512 (long side 512), 224 (square) or WIDTHxHEIGHT (its long side)")
+    parser.add_argument("--graph", default="grouped", help="pair graph (as infer's graph=)")
     parser.add_argument("--flow", default=None, help="dis | raft-large | raft-small | none "
-                        "(default: dis on CPU, raft-large with random weights on CUDA)")
-    parser.add_argument("--align", default="paper")
-    parser.add_argument("--iters", type=int, default=None, help="alignment iterations (default: the preset's)")
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--export", action="store_true", help="also write every output format")
+                        "(None: dis on CPU, raft-large with random weights on CUDA)")
+    parser.add_argument("--align", default="paper", help="alignment preset")
+    parser.add_argument("--iters", type=positive_int, default=None, help="alignment iterations (None: the preset's)")
+    parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (CUDA if available)")
+    parser.add_argument("--export", action="store_true", help="also write every output format (then deleted)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars on stderr")
 
 
 def run(args: argparse.Namespace) -> int:
-    from align3r.device import resolve_device
     from align3r.pipeline import PipelineConfig, run_pipeline
 
-    device = resolve_device(args.device)
+    device = resolve(args.device)
     flow = args.flow or ("raft-large" if device.type == "cuda" else "dis")
-    net, prior = build(args.scale, device)
+    size = max(args.size) if isinstance(args.size, tuple) else args.size
     overrides = {"iterations": args.iters} if args.iters else {}
-    config = PipelineConfig(model="(random)", max_frames=args.frames, size=args.size, graph=args.graph, flow=flow,
+    config = PipelineConfig(model="(random)", max_frames=args.frames, size=size, graph=args.graph, flow=flow,
                             flow_weights=None, align=args.align, align_overrides=overrides, device=str(device),
-                            cache_dir="none", progress=False)
-    with tempfile.TemporaryDirectory() as tmp:
-        t0 = time.perf_counter()
-        result = run_pipeline(args.source, out=Path(tmp) / "out" if args.export else None, config=config,
-                              net=net, prior_source=prior)
-        total = time.perf_counter() - t0
+                            cache_dir="none", progress=not args.quiet)
+    try:
+        net, prior = build(args.scale, device, progress=not args.quiet)
+        with tempfile.TemporaryDirectory() as tmp:
+            t0 = time.perf_counter()
+            result = run_pipeline(args.source, out=Path(tmp) / "out" if args.export else None, config=config,
+                                  net=net, prior_source=prior)
+            total = time.perf_counter() - t0
+    except InputError as exc:
+        raise InputError(_in_bench_terms(str(exc))) from None
+    result.out = None  # the temporary export folder is gone: do not print its path
     print(f"machine: {machine_description(device)}")
-    print(f"align3r bench e2e --scale {args.scale}: {result.summary()}")
+    views_h, views_w = result.prepared.views.rgb.shape[1:3]
+    if isinstance(args.size, tuple) and (views_w, views_h) != args.size:
+        print(f"note: --size {args.size[0]}x{args.size[1]} ran as network size {size}; the views are "
+              f"{views_w}x{views_h} (the pipeline keeps the source's aspect)")
+    print(f"align3r bench e2e --scale {args.scale}{' (outputs written, then deleted)' if args.export else ''}: "
+          f"{result.summary()}")
     print("| stage | seconds |\n|---|---|")
     for stage, seconds in result.timings.items():
         print(f"| {stage} | {seconds:.2f} |")

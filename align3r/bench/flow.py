@@ -16,7 +16,16 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from align3r.bench._common import machine_description, peak_memory, reset_peak_memory, synchronize, time_call
+from align3r.bench._common import (
+    machine_description,
+    peak_memory,
+    positive_int,
+    reset_peak_memory,
+    resolve,
+    synchronize,
+    time_call,
+)
+from align3r.errors import InputError
 from align3r.flow import compute_pair_flow, load_flow_backend
 from align3r.flow.padding import CentredPadding
 from align3r.flow.raft import RAFT_MIN_SIZE, RaftBackend
@@ -26,15 +35,17 @@ BACKENDS = ("dis", "raft-small", "raft-large")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--backend", choices=(*BACKENDS, "all"), default="all")
-    parser.add_argument("--device", default="cpu", help="where RAFT runs (DIS always uses the CPU)")
-    parser.add_argument("--batch-size", type=int, default=4, help="image pairs per backend call")
-    parser.add_argument("--iters", type=int, default=20, help="RAFT refinement iterations (reference: 20)")
-    parser.add_argument("--pairs", type=int, default=4, help="directed image pairs per timed run")
-    parser.add_argument("--height", type=int, default=288)
-    parser.add_argument("--width", type=int, default=512)
-    parser.add_argument("--repeat", type=int, default=3, help="timed runs (median reported)")
-    parser.add_argument("--dis-preset", default="medium", choices=("ultrafast", "fast", "medium"))
+    parser.add_argument("--backend", choices=(*BACKENDS, "all"), default="all", help="which flow backend(s) to time")
+    parser.add_argument("--device", default="cpu", help="where RAFT runs: cpu, cuda, cuda:N or auto "
+                        "(DIS always uses the CPU)")
+    parser.add_argument("--batch-size", type=positive_int, default=4, help="image pairs per backend call")
+    parser.add_argument("--iters", type=positive_int, default=20, help="RAFT refinement iterations (reference: 20)")
+    parser.add_argument("--pairs", type=positive_int, default=4, help="directed image pairs per timed run")
+    parser.add_argument("--height", type=positive_int, default=288, help="frame height (px)")
+    parser.add_argument("--width", type=positive_int, default=512, help="frame width (px)")
+    parser.add_argument("--repeat", type=positive_int, default=3, help="timed runs (median reported)")
+    parser.add_argument("--dis-preset", default="medium", choices=("ultrafast", "fast", "medium"),
+                        help="OpenCV DIS preset")
     parser.add_argument("--frames", type=Path, default=None,
                         help="folder of images to use instead of a synthetic moving texture")
     parser.add_argument("--compare-torchvision", action="store_true",
@@ -53,9 +64,11 @@ def _synthetic_frames(n: int, height: int, width: int) -> np.ndarray:
 
 
 def _folder_frames(folder: Path, n: int, height: int, width: int) -> np.ndarray:
+    if not folder.is_dir():
+        raise InputError(f"--frames {folder}: not a folder")
     files = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))[:n]
     if len(files) < n:
-        raise SystemExit(f"{folder} has {len(files)} images, {n} needed")
+        raise InputError(f"--frames {folder} has {len(files)} images, {n} needed")
     return np.stack([cv2.resize(cv2.cvtColor(cv2.imread(str(f)), cv2.COLOR_BGR2RGB), (width, height),
                                 interpolation=cv2.INTER_AREA) for f in files])
 
@@ -95,7 +108,7 @@ def _print_accuracy(image_path: Path, height: int, width: int) -> None:
     Shifting the crop window by (dx, dy) px and area-downsampling by ``f`` translates the
     box-filtered image by exactly (dx, dy) / f px, so the true flow is -(dx, dy) / f everywhere.
     """
-    image = cv2.cvtColor(cv2.imread(str(image_path)), cv2.COLOR_BGR2RGB)
+    image = _read_rgb(image_path)
     print(f"\nDIS accuracy on {image_path.name}, {width}x{height} windows, 8 px border excluded "
           "(mean / 95th percentile end-point error in px, both directions pooled)\n")
     print("| shift (px) | " + " | ".join(_DIS_PRESETS) + " |")
@@ -118,8 +131,19 @@ def _print_accuracy(image_path: Path, height: int, width: int) -> None:
 _DIS_PRESETS = ("ultrafast", "fast", "medium")
 
 
+def _read_rgb(path: Path) -> np.ndarray:
+    """The image at ``path`` as RGB, or ``InputError`` if it is missing or unreadable."""
+    image = cv2.imread(str(path)) if Path(path).is_file() else None
+    if image is None:
+        raise InputError(f"--accuracy-image {path}: not a readable image file")
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
 def run(args: argparse.Namespace) -> int:
-    device = torch.device(args.device)
+    device = resolve(args.device)
+    args.device = str(device)
+    if args.accuracy_image is not None:
+        _read_rgb(args.accuracy_image)  # fail before the benchmark, not after it
     num_edges = max(1, math.ceil(args.pairs / 2))
     frames = (_folder_frames(args.frames, num_edges + 1, args.height, args.width) if args.frames
               else _synthetic_frames(num_edges + 1, args.height, args.width))

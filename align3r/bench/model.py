@@ -13,24 +13,39 @@ from pathlib import Path
 
 import torch
 
-from align3r.bench._common import machine_description, peak_memory, reset_peak_memory, synchronize, time_call
+from align3r.bench._common import (
+    int_list,
+    machine_description,
+    nonneg_int,
+    peak_memory,
+    positive_int,
+    reset_peak_memory,
+    resolve,
+    size_arg,
+    synchronize,
+    time_call,
+)
+from align3r.errors import InputError
 
 HELP = "network pairs/s and peak memory per batch size, encoder share (FLOPs), checkpoint load time"
 DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (CUDA if available)")
     parser.add_argument("--dtype", choices=sorted(DTYPES), default="fp32",
                         help="autocast dtype of the transformer (heads always fp32)")
-    parser.add_argument("--batch-sizes", default="1,2,4,8,16", help="pairs per forward call, comma-separated")
-    parser.add_argument("--size", default="512x288", help="WIDTHxHEIGHT of both views (multiples of 16)")
+    parser.add_argument("--batch-sizes", type=int_list, default="1,2,4,8,16",
+                        help="pairs per forward call, comma-separated")
+    parser.add_argument("--size", type=size_arg, default="512x288",
+                        help="WIDTHxHEIGHT of both views (multiples of 16)")
     parser.add_argument("--preset", default="align3r-512-dpt", help="network preset (e.g. tiny for a dry run)")
-    parser.add_argument("--repeat", type=int, default=3, help="timed calls per batch size (median reported)")
-    parser.add_argument("--warmup", type=int, default=1)
+    parser.add_argument("--repeat", type=positive_int, default=3, help="timed calls per batch size (median reported)")
+    parser.add_argument("--warmup", type=nonneg_int, default=1, help="untimed calls per batch size first")
     parser.add_argument("--flops", action="store_true", help="count FLOPs per pair / per frame (meta device)")
     parser.add_argument("--split", action="store_true",
-                        help="also time encode_frames and decode_pairs separately at the largest batch")
+                        help="also time encode_frames and decode_pairs separately at the largest batch size "
+                             "that fitted in memory")
     parser.add_argument("--load", action="store_true",
                         help="time load_model on a random checkpoint written to a temporary folder")
     parser.add_argument("--skip-forward", action="store_true", help="only --flops / --load")
@@ -51,9 +66,18 @@ def _autocast(device: torch.device, dtype: torch.dtype | None):
     return torch.autocast(device.type, dtype=dtype, enabled=dtype is not None)
 
 
-def _size(text: str) -> tuple[int, int]:
-    width, height = (int(v) for v in text.lower().split("x"))
+def _size(size: tuple[int, int]) -> tuple[int, int]:
+    """``--size`` (width, height) → (height, width)."""
+    width, height = size
     return height, width
+
+
+def _flop_unit(largest: float) -> tuple[str, float]:
+    """A unit in which ``largest`` FLOPs reads as at least 1 (TFLOP for the full network)."""
+    for name, scale in (("TFLOP", 1e12), ("GFLOP", 1e9), ("MFLOP", 1e6), ("kFLOP", 1e3)):
+        if largest >= scale:
+            return name, scale
+    return "FLOP", 1.0
 
 
 def bench_forward(args: argparse.Namespace, net, device: torch.device) -> None:
@@ -62,7 +86,8 @@ def bench_forward(args: argparse.Namespace, net, device: torch.device) -> None:
     print(f"\nforward `net(view1, view2)`, {width}x{height}, autocast {args.dtype}, preset {args.preset}\n")
     print("| pairs/call | ms/call | pairs/s | peak memory |")
     print("|---:|---:|---:|---|")
-    for batch in [int(b) for b in args.batch_sizes.split(",")]:
+    fitted = []
+    for batch in args.batch_sizes:
         v1, v2 = _views(batch, height, width, device, net.config.with_prior)
         reset_peak_memory(device)
 
@@ -74,10 +99,11 @@ def bench_forward(args: argparse.Namespace, net, device: torch.device) -> None:
             seconds = time_call(call, device, warmup=args.warmup, repeat=args.repeat)
         except torch.OutOfMemoryError:
             print(f"| {batch} | out of memory | | |")
-            break
+            continue
+        fitted.append(batch)
         print(f"| {batch} | {seconds * 1e3:.1f} | {batch / seconds:.2f} | {peak_memory(device)} |", flush=True)
-    if args.split:
-        bench_split(args, net, device, batch, height, width, dtype)
+    if args.split and fitted:
+        bench_split(args, net, device, max(fitted), height, width, dtype)
 
 
 def bench_split(args, net, device, batch, height, width, dtype) -> None:
@@ -128,13 +154,13 @@ def bench_flops(args: argparse.Namespace, config) -> None:
             with FlopCounterMode(display=False) as dec:
                 f1, f2 = frames.split(1)
                 net.decode_pairs(f1, f2)
-    tf = 1e12
+    unit, tf = _flop_unit(total.get_total_flops())
     pair, frame, image, decode = (total.get_total_flops() / tf, enc_frame.get_total_flops() / 2 / tf,
                                   enc_img.get_total_flops() / tf, dec.get_total_flops() / tf)
     edges_per_frame = 4.5
     cached = decode + frame / edges_per_frame
     print(f"\nFLOPs at {width}x{height} ({args.preset}), 1 FLOP = 1 multiply or add:\n")
-    print("| part | TFLOP |")
+    print(f"| part | {unit} |")
     print("|---|---:|")
     print(f"| full pair forward | {pair:.3f} |")
     print(f"| image encoder, per frame | {image:.3f} |")
@@ -171,7 +197,10 @@ def bench_load(args: argparse.Namespace, config) -> None:
 def run(args: argparse.Namespace) -> int:
     from align3r.model import Align3RNet, preset
 
-    device = torch.device(args.device)
+    device = resolve(args.device)
+    args.device = str(device)
+    if args.skip_forward and not (args.flops or args.load):
+        raise InputError("--skip-forward leaves nothing to measure: add --flops and/or --load")
     config = preset(args.preset)
     print(f"machine: {machine_description(device)}")
     if args.flops:

@@ -15,7 +15,17 @@ import time
 import numpy as np
 import torch
 
-from align3r.bench._common import machine_description, peak_memory, reset_peak_memory, synchronize
+from align3r.bench._common import (
+    machine_description,
+    nonneg_int,
+    peak_memory,
+    positive_int,
+    reset_peak_memory,
+    resolve,
+    size_arg,
+    synchronize,
+)
+from align3r.errors import InputError
 
 HELP = "frames/s of Depth Pro / Depth Anything V2 at full size (random weights, nothing downloaded)"
 
@@ -76,31 +86,32 @@ def build_prior(name: str, **settings):
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--models", default=",".join(MODELS),
-                        help=f"comma-separated, from {', '.join(MODELS)} (default: all)")
-    parser.add_argument("--size", default="854x480", help="frame size WxH (default 854x480, DAVIS)")
-    parser.add_argument("--frames", type=int, default=2, help="frames per timed run (default 2)")
-    parser.add_argument("--repeat", type=int, default=1, help="timed runs; the median is printed (default 1)")
-    parser.add_argument("--warmup", type=int, default=1,
-                        help="untimed batches before timing (default 1; 0 saves minutes for Depth Pro on a CPU)")
-    parser.add_argument("--device", help="cpu, cuda, cuda:N (default: cuda if available)")
+                        help=f"comma-separated, from {', '.join(MODELS)} (all of them)")
+    parser.add_argument("--size", type=size_arg, default="854x480", help="frame size WIDTHxHEIGHT (DAVIS's)")
+    parser.add_argument("--frames", type=positive_int, default=2, help="frames per timed run")
+    parser.add_argument("--repeat", type=positive_int, default=1, help="timed runs; the median is printed")
+    parser.add_argument("--warmup", type=nonneg_int, default=1,
+                        help="untimed batches before timing (0 saves minutes for Depth Pro on a CPU)")
+    parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (CUDA if available)")
     parser.add_argument("--dtype", choices=("float32", "float16", "bfloat16"),
-                        help="default: float16 on CUDA, float32 on CPU")
-    parser.add_argument("--batch-size", type=int, help="frames per forward pass (default: 4 on CUDA, 1 on CPU)")
+                        help="None: float16 on CUDA, float32 on CPU")
+    parser.add_argument("--batch-size", type=positive_int,
+                        help="frames per forward pass (None: 4 on CUDA, 1 on CPU)")
 
 
 def run(args: argparse.Namespace) -> int:
-    width, height = (int(v) for v in args.size.lower().split("x"))
+    device = resolve(args.device)
+    width, height = args.size
     names = [n.strip() for n in args.models.split(",") if n.strip()]
     unknown = sorted(set(names) - set(MODELS))
-    if unknown:
-        raise SystemExit(f"unknown models {unknown}; choose from {', '.join(MODELS)}")
+    if unknown or not names:
+        raise InputError(f"--models: unknown models {unknown}; choose from {', '.join(MODELS)}")
     rng = np.random.default_rng(0)
     frames = [rng.integers(0, 256, (height, width, 3), dtype=np.uint8) for _ in range(args.frames)]
     rows = []
-    device = None
     for name in names:
         t0 = time.perf_counter()
-        prior = build_prior(name, device=args.device, dtype=args.dtype, batch_size=args.batch_size, progress=False)
+        prior = build_prior(name, device=str(device), dtype=args.dtype, batch_size=args.batch_size, progress=False)
         build_s = time.perf_counter() - t0
         device = prior.device
         params = sum(p.numel() for p in prior.model.parameters()) / 1e6
@@ -120,7 +131,7 @@ def run(args: argparse.Namespace) -> int:
         rows.append((name, f"{params:.0f} M", str(prior.dtype).removeprefix("torch."), prior.batch_size,
                      f"{seconds:.2f}", f"{1 / seconds:.3f}", memory, f"{build_s:.0f} s"))
         del prior, out
-    print(f"machine: {machine_description(device or 'cpu')}")
+    print(f"machine: {machine_description(device)}")
     print(f"frames: {len(frames)} x {width}x{height} per run, median of {max(1, args.repeat)} run(s) after "
           f"{max(0, args.warmup)} warm-up batch(es)")
     print("| prior | params | dtype | batch | s/frame | frames/s | peak memory | build |")

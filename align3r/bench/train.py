@@ -18,24 +18,34 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from align3r.bench._common import machine_description, peak_memory, reset_peak_memory, synchronize
+from align3r.bench._common import (
+    machine_description,
+    nonneg_int,
+    peak_memory,
+    positive_int,
+    reset_peak_memory,
+    resolve,
+    size_arg,
+    synchronize,
+)
+from align3r.errors import InputError
 
 HELP = "training step pairs/s and peak memory (full-size network by default), data-pipeline pairs/s"
 AMP = {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--preset", default="align3r-512-dpt", help="network preset (tiny-a for a CPU dry run)")
-    parser.add_argument("--size", default="512x288", help="WIDTHxHEIGHT of the training views")
-    parser.add_argument("--batch-size", type=int, default=2, help="pairs per step (x2 after symmetrisation)")
-    parser.add_argument("--steps", type=int, default=3,
+    parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (CUDA if available)")
+    parser.add_argument("--preset", default="align3r-512-dpt", help="network preset (tiny for a CPU dry run)")
+    parser.add_argument("--size", type=size_arg, default="512x288", help="WIDTHxHEIGHT of the training views")
+    parser.add_argument("--batch-size", type=positive_int, default=2, help="pairs per step (x2 after symmetrisation)")
+    parser.add_argument("--steps", type=nonneg_int, default=3,
                         help="timed steps (median reported); 0 = only the computed static memory")
-    parser.add_argument("--warmup", type=int, default=1, help="untimed steps first")
+    parser.add_argument("--warmup", type=nonneg_int, default=1, help="untimed steps first")
     parser.add_argument("--amp", choices=sorted(AMP), default=None,
-                        help="autocast dtype (default: bf16 on CUDA, none on CPU)")
+                        help="autocast dtype (None: bf16 on CUDA, none on CPU)")
     parser.add_argument("--data", action="store_true", help="also time the data pipeline (one worker)")
-    parser.add_argument("--data-pairs", type=int, default=8, help="pairs built for --data")
+    parser.add_argument("--data-pairs", type=positive_int, default=8, help="pairs built for --data")
     parser.add_argument("--skip-steps", action="store_true", help="only --data")
 
 
@@ -69,7 +79,7 @@ def bench_steps(args: argparse.Namespace) -> None:
     from align3r.train import ConfLoss, parameter_groups, select_trainable, symmetrize_batch
 
     device = torch.device(args.device)
-    width, height = (int(v) for v in args.size.lower().split("x"))
+    width, height = args.size
     amp = AMP[args.amp or ("bf16" if device.type == "cuda" else "none")]
     with torch.device("meta"):  # the static memory needs no real tensors
         shapes = Align3RNet(preset(args.preset).for_training())
@@ -147,7 +157,11 @@ def bench_data(args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    print(f"machine: {machine_description(args.device)}\n")
+    device = resolve(args.device)
+    args.device = str(device)
+    if args.skip_steps and not args.data:
+        raise InputError("--skip-steps leaves nothing to measure: add --data (the data-pipeline timing)")
+    print(f"machine: {machine_description(device)}\n")
     if not args.skip_steps:
         bench_steps(args)
     if args.data:

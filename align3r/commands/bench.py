@@ -12,8 +12,12 @@ import pkgutil
 
 import align3r.bench
 
-HELP = "print speed and memory figures"
+HELP = "print speed and memory figures (align, decode, e2e, flow, model, prior, train)"
 DESCRIPTION = "Benchmarks: each target prints its figures (and the machine) as a Markdown table."
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Every option's default in its help; the target's description (module doc) kept as written."""
 
 
 def _targets() -> list[str]:
@@ -24,7 +28,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="target", metavar="TARGET", required=True)
     for name in _targets():
         mod = importlib.import_module(f"align3r.bench.{name}")
-        p = sub.add_parser(name, help=getattr(mod, "HELP", name))
+        p = sub.add_parser(name, help=getattr(mod, "HELP", name), description=(mod.__doc__ or "").strip(),
+                           formatter_class=_HelpFormatter)
         mod.add_arguments(p)
         p.set_defaults(_bench=mod)
 

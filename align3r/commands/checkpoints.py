@@ -9,7 +9,7 @@ DESCRIPTION = """List the released networks by short name with their Hub repo an
 and whether a local copy exists (checkpoints/, $ALIGN3R_CHECKPOINTS, or the Hugging Face cache).
 
   align3r checkpoints                      # the table
-  align3r checkpoints --fetch monst3r      # download into the Hugging Face cache
+  align3r checkpoints --fetch monst3r      # download into the Hugging Face cache (unless present locally)
   align3r checkpoints --check align3r-depthpro   # read it and verify every key and shape
 """
 
@@ -36,7 +36,13 @@ def run(args: argparse.Namespace) -> int:
     from align3r.model.registry import REGISTRY, download_from_hub, released
 
     if args.fetch:
+        from align3r.model.registry import find_local
+
         entry = released(args.fetch)
+        local = find_local(entry)
+        if local is not None:  # what load_model would use first: nothing to download
+            print(f"{entry.name}: already present at {local} (used before the Hub cache); nothing fetched")
+            return 0
         print(f"{entry.name}: {download_from_hub(entry.repo_id, entry)}")
         return 0
     if args.check:
@@ -52,4 +58,21 @@ def run(args: argparse.Namespace) -> int:
     print("|---|---|---|---|")
     for name, entry in REGISTRY.items():
         print(f"| {name} | {entry.repo_id} | {entry.filename} | {_location(name)} |")
+    print()
+    print(_searched())
     return 0
+
+
+def _searched() -> str:
+    """Where the table's local copies were looked for, in order."""
+    from align3r.model.registry import hub_cache_dir, local_dirs
+
+    if hub_cache_dir() is not None:
+        cache = hub_cache_dir()
+    else:
+        from huggingface_hub import constants
+
+        cache = constants.HF_HUB_CACHE
+    folders = ", ".join(str(d) for d in local_dirs())
+    return (f"searched: {folders} (the official file name, or a folder named after the Hub repo), then the "
+            f"Hugging Face cache {cache}; set ALIGN3R_CHECKPOINTS or HF_HUB_CACHE to look elsewhere")

@@ -15,7 +15,7 @@ HELP = "compute depth priors for frames or a processed dataset"
 DESCRIPTION = """\
 Compute Depth Pro or Depth Anything V2 priors and save them in the official layout
 (<stem>_pred_depth_<depthpro|depthanything>.npz, readable by the official code and by
-`--prior official-cache:<name>`), at each frame's original resolution.
+`align3r infer ... prior=official-cache:<name>`), at each frame's original resolution.
 
   align3r prior video.mp4 --model depthpro --out priors/
   align3r prior frames/ --model depthanything --out frames/        (beside the frames)
@@ -23,7 +23,9 @@ Compute Depth Pro or Depth Anything V2 priors and save them in the official layo
 
 --dataset writes beside every *rgb.jpg / *rgb.png under the folder (recursively), as the official
 infer_training_set.py; Depth Anything files there also get focallength_px = fx from the frame's
-_metadata.npz. Runs are resumable: a complete output for the frame is kept unless --overwrite.
+_metadata.npz (frames without one are named in a warning); --out, --stride and --max-frames apply
+to FRAMES only. Runs are resumable: a complete output for the frame is kept unless --overwrite,
+whichever model wrote it (the files do not record it): after switching models, use --overwrite.
 Depth Pro uses an image's EXIF 35 mm focal when it has one (as the official loader), unless --no-exif.
 """
 
@@ -52,40 +54,59 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from align3r.atomic import check_output_folder
+    from align3r.commands._logging import setup_logging
     from align3r.priors.official_cache import write_official_cache
 
     if (args.frames is None) == (args.dataset is None):
         raise InputError("give either FRAMES (a video or image folder) or --dataset PROCESSED_DIR")
+    if args.dataset is not None:
+        frames_only = [flag for flag, given in (("--out", args.out is not None), ("--stride", args.stride != 1),
+                                                ("--max-frames", args.max_frames is not None)) if given]
+        if frames_only:
+            raise InputError(f"{' and '.join(frames_only)} apply to FRAMES only: --dataset writes beside every "
+                             "frame of the processed dataset, all of them")
     if args.stride < 1 or (args.max_frames is not None and args.max_frames < 1):
         raise InputError("--stride and --max-frames must be at least 1")
+    setup_logging(logging.WARNING, "%(levelname)s %(name)s: %(message)s")
+    if args.dataset is None:  # before any work: a file where the folder should be
+        where = _out_dir(args)
+        check_output_folder(where)
     prior = _build_prior(args)
     if args.dataset is not None:
         job_list = _dataset_jobs(args.dataset, prior.name, args.no_exif)
         jobs, total, where = iter(job_list), len(job_list), args.dataset
     else:
-        where = _out_dir(args)
         jobs, total = _frame_jobs(args, prior.name, where)
     written = kept = 0
     with tqdm(total=total, desc=args.model, unit="frame") as bar:
         for chunk in _chunks(jobs, CHUNK):
             todo = [job for job in chunk if args.overwrite or not job.done()]
             kept += len(chunk) - len(todo)
+            if len(chunk) > len(todo):
+                bar.update(len(chunk) - len(todo))
             if todo:
                 images = [job.image() for job in todo]  # decodes, and reads the EXIF focal
-                results = prior.predict(images, [job.focal_px for job in todo], [job.name for job in todo])
-                for job, result in zip(todo, results):
+                results = prior.predict_iter(images, [job.focal_px for job in todo], [job.name for job in todo])
+                for job, result in zip(todo, results):  # one frame at a time, as the model's batches finish
                     write_official_cache(job.out, result, prior.name, focal_px=job.metadata_focal())
-                written += len(todo)
-            bar.update(len(chunk))
-    print(f"{prior.name}: wrote {written} prior file(s), kept {kept} complete one(s), in {where}")
+                    written += 1
+                    bar.update(1)
+    note = ""
+    if kept:
+        note = (" (existing files are kept whichever model wrote them, the files do not record it; "
+                "--overwrite recomputes them)")
+    print(f"{prior.name}: wrote {written} prior file(s), kept {kept} complete one(s){note}, in {where}")
     return 0
 
 
 def _build_prior(args: argparse.Namespace):
+    from align3r.device import resolve_device
     from align3r.priors.cache import PriorCache
     from align3r.priors.registry import load_prior
 
-    settings = dict(device=args.device, dtype=args.dtype, batch_size=args.batch_size, revision=args.revision,
+    device = resolve_device(args.device, "--device")  # errors in this command's syntax
+    settings = dict(device=device, dtype=args.dtype, batch_size=args.batch_size, revision=args.revision,
                     progress=False)
     if args.weights:
         settings["model"] = args.weights
@@ -173,11 +194,19 @@ def _dataset_jobs(root: Path, name: str, no_exif: bool) -> list[_Job]:
                       key=str)
     if not paths:
         raise InputError(f"no *rgb.jpg / *rgb.png frames under {root}; --dataset expects a processed training set")
-    jobs = []
+    jobs, no_metadata = [], []
     for path in paths:
         metadata = path.with_name(path.name[: -len("rgb.jpg")] + "metadata.npz") if name == "depthanything" else None
+        if metadata is not None and not metadata.is_file():
+            no_metadata.append(path)
         jobs.append(_Job(path.stem, official_cache_path(path, name), name, path=path, no_exif=no_exif,
                          metadata=metadata))
+    if no_metadata:
+        shown = ", ".join(str(p.relative_to(root)) for p in no_metadata[:5])
+        more = f" and {len(no_metadata) - 5} more" if len(no_metadata) > 5 else ""
+        logger.warning("%d frame(s) have no _metadata.npz beside them, so their Depth Anything files get no "
+                       "focallength_px (which the official training code reads): %s%s",
+                       len(no_metadata), shown, more)
     return jobs
 
 

@@ -32,7 +32,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from align3r.atomic import atomic_path, new_file_mode
+from align3r.atomic import atomic_path, check_output_folder, new_file_mode
 from align3r.errors import CheckpointError, InputError
 from align3r.model.config import Align3RConfig
 from align3r.model.network import Align3RNet
@@ -157,10 +157,13 @@ def _not_a_checkpoint(path: Path) -> str | None:
 
 
 def _unsafe_globals(path: Path) -> list[str]:
+    """The globals in the pickle that ``weights_only`` refuses, less the ones we allow."""
     try:
-        return list(torch.serialization.get_unsafe_globals_in_checkpoint(path))
+        found = list(torch.serialization.get_unsafe_globals_in_checkpoint(path))
     except Exception:  # best effort, for the message only
         return []
+    allowed = {f"{cls.__module__}.{cls.__qualname__}" for cls in ALLOWED_GLOBALS}
+    return [name for name in found if name not in allowed]
 
 
 def _describe_keys(obj: object) -> str:
@@ -469,6 +472,7 @@ def convert_checkpoint(source: str | os.PathLike, directory: str | Path) -> Load
     No network is materialised: the keys are checked against the architecture on the meta
     device and the tensors written as they are.
     """
+    check_output_folder(directory)  # before the (possibly long) read
     loaded = read_checkpoint(source)
     check_state_dict(expected_shapes(loaded.config), loaded.state_dict, str(loaded.path),
                      f"a checkpoint for the {describe(loaded.config)}")

@@ -62,9 +62,12 @@ def resolve_model(model: str, revision: str | None = None, cache_dir: str | Path
             raise CheckpointError(f"model folder {path} has no config.json; it must be a folder written by "
                                   "save_pretrained (config.json, model.safetensors, preprocessor_config.json)")
         return ResolvedModel(str(path), None, f"folder:{folder_fingerprint(path)}")
-    if path.suffix in _WEIGHT_SUFFIXES or model.startswith((".", "/", "~")):
-        raise CheckpointError(f"model {model!r} is not an existing folder; give a Hugging Face Hub id "
+    if path.exists():
+        raise CheckpointError(f"model {model!r} is a file, not a folder; give a Hugging Face Hub id "
                               "(e.g. apple/DepthPro-hf) or a folder written by save_pretrained")
+    if _looks_like_a_path(model):
+        raise CheckpointError(f"no such folder: {model} (the model folder must hold what save_pretrained writes; "
+                              "or give a Hugging Face Hub id such as apple/DepthPro-hf)")
     from huggingface_hub import errors as hf_errors
     from huggingface_hub import hf_hub_download
 
@@ -75,17 +78,33 @@ def resolve_model(model: str, revision: str | None = None, cache_dir: str | Path
     except (hf_errors.LocalEntryNotFoundError, hf_errors.OfflineModeIsEnabled) as exc:
         raise OfflineError(
             f"the weights of {model!r} are not in the local Hugging Face cache and the Hub cannot be reached"
-            f"{' (HF_HUB_OFFLINE is set)' if offline else ''}. On a machine with internet run "
-            f"`hf download {model}` and copy the cache (~/.cache/huggingface/hub, or HF_HUB_CACHE), "
-            "or pass a local folder written by save_pretrained") from exc
+            f"{' (HF_HUB_OFFLINE is set)' if offline else ''}, and there is no folder {model!r} here. "
+            f"If it is a Hub id, on a machine with internet run `hf download {model}` and copy the cache "
+            f"into {hub_cache_path(cache_dir)}; else pass a local folder written by save_pretrained") from exc
     except hf_errors.HFValidationError as exc:
         raise CheckpointError(f"{model!r} is neither an existing folder nor a valid Hugging Face Hub id") from exc
     except (hf_errors.RepositoryNotFoundError, hf_errors.RevisionNotFoundError,
             hf_errors.EntryNotFoundError) as exc:
-        raise CheckpointError(f"cannot find {model!r}"
+        raise CheckpointError(f"{model!r} is not an existing folder, and cannot be found"
                               f"{f' at revision {revision!r}' if revision else ''} on the Hub: {exc}") from exc
     commit = Path(config_path).parent.name  # .../snapshots/<commit>/config.json
     return ResolvedModel(model, commit, f"{model}@{commit}")
+
+
+def _looks_like_a_path(model: str) -> bool:
+    """A name no Hub id can have: starts with ., / or ~, has a backslash, more than one /, or a
+    weight file's suffix (a Hub id is ``name`` or ``owner/name``)."""
+    return (model.startswith((".", "/", "~")) or "\\" in model or model.count("/") > 1
+            or Path(model).suffix in _WEIGHT_SUFFIXES)
+
+
+def hub_cache_path(cache_dir: str | Path | None = None) -> str:
+    """The Hugging Face cache folder in use: ``cache_dir``, else ``$HF_HUB_CACHE`` (or its default)."""
+    if cache_dir is not None:
+        return str(cache_dir)
+    from huggingface_hub import constants
+
+    return str(constants.HF_HUB_CACHE)
 
 
 def folder_fingerprint(folder: Path) -> str:

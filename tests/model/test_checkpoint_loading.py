@@ -90,6 +90,8 @@ def test_pickled_code_is_refused_and_never_runs(official_a, tmp_path):
         load_model(path)
     assert not marker.exists()
     assert "allow-list" in str(info.value) and "pathlib" in str(info.value)
+    offenders = str(info.value).split("(argparse.Namespace): ")[1]
+    assert "Namespace" not in offenders  # the allowed global is not listed among the refused ones
 
 
 def test_training_checkpoint_and_dict_args_load(model_dir, official_net, case, outputs_of, tmp_path):
@@ -186,6 +188,19 @@ def test_convert_writes_our_format_without_aliases(model_dir, case, official_net
     c = case("a3r_tiny_b", "oddgrid_48x80_b1")
     ours, ref = outputs_of(net, *c.views()), outputs_of(official_net("a3r_tiny_b"), *c.views())
     assert all(torch.equal(ours[k], ref[k]) for k in OUTPUTS)
+
+
+def test_convert_into_a_file_says_so_before_reading(model_dir, tmp_path, capsys):
+    from align3r.cli import main
+
+    afile = tmp_path / "afile"
+    afile.write_text("not a folder")
+    assert main(["convert", str(model_dir / "a3r_tiny_a.pth"), str(afile)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"align3r convert: error: output folder {afile} is a file, not a folder; choose another folder"
+    assert afile.read_text() == "not a folder" and sorted(p.name for p in tmp_path.iterdir()) == ["afile"]
+    assert main(["convert", str(model_dir / "a3r_tiny_a.pth"), str(afile / "sub")]) == 2
+    assert f"{afile} is a file, not a folder" in capsys.readouterr().err
 
 
 def test_load_with_bf16_trunk_keeps_heads_float32(model_dir, case, rel_err, outputs_of):

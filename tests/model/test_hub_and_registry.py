@@ -138,10 +138,15 @@ def test_checkpoints_command_lists_and_checks(model_dir, clean_places, capsys):
     assert set(REGISTRY) <= set(rows)
     assert str(local / "DUSt3R_ViTLarge_BaseDecoder_224_linear.pth") in rows["dust3r-224-linear"]
     assert "missing" in rows["align3r-depthpro"]
+    searched = table.strip().splitlines()[-1]
+    assert searched.startswith(f"searched: {local}, ") and f"Hugging Face cache {clean_places[0]};" in searched
     assert cli_main(["checkpoints", "--check", "dust3r-224-linear"]) == 0
     assert "all keys and shapes match" in capsys.readouterr().out
     assert cli_main(["checkpoints", "--fetch", "monst3r"]) == 2  # offline: a one-line error
     assert "HF_HUB_OFFLINE" in capsys.readouterr().err
+    assert cli_main(["checkpoints", "--fetch", "dust3r-224-linear"]) == 0  # a local copy: no Hub, even offline
+    assert capsys.readouterr().out.strip() == (f"dust3r-224-linear: already present at {local / REGISTRY['dust3r-224-linear'].filename}"
+                                               " (used before the Hub cache); nothing fetched")
 
 
 def test_convert_command(model_dir, tmp_path, capsys):

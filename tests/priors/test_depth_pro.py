@@ -161,13 +161,31 @@ def test_loads_from_the_hub_cache_by_id(tmp_path, tiny_depth_pro, fov_priors, fr
 
 def test_missing_weights_offline_is_a_clear_error(tmp_path):
     prior = DepthProPrior(cache_dir=tmp_path / "empty-hub", progress=False)
-    with pytest.raises(OfflineError, match="hf download apple/DepthPro-hf"):
+    with pytest.raises(OfflineError, match="hf download apple/DepthPro-hf") as info:
         _ = prior.identity
+    assert f"copy the cache into {tmp_path / 'empty-hub'};" in str(info.value)  # the cache actually used
+
+
+def test_offline_message_names_the_cache_in_use(tmp_path, monkeypatch):
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "my-cache"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(OfflineError) as info:
+        _ = DepthProPrior("nothere", progress=False).identity
+    message = str(info.value)
+    assert f"into {tmp_path / 'my-cache'};" in message and "~/.cache" not in message
+    assert "there is no folder 'nothere' here" in message
 
 
 def test_bad_model_locations(tmp_path, tiny_depth_anything):
-    with pytest.raises(CheckpointError, match="not an existing folder"):
-        _ = DepthProPrior(str(tmp_path / "nope" / "model.safetensors")).identity
+    for missing in (tmp_path / "nope" / "model.safetensors", tmp_path / "nope", "./nothere", "~/nothere", "a/b/c"):
+        with pytest.raises(CheckpointError, match=f"no such folder: {missing}") as info:
+            _ = DepthProPrior(str(missing)).identity
+        assert "hf download" not in str(info.value)
+    (tmp_path / "model.safetensors").write_bytes(b"x")
+    with pytest.raises(CheckpointError, match="is a file, not a folder"):
+        _ = DepthProPrior(str(tmp_path / "model.safetensors")).identity
     (tmp_path / "empty").mkdir()
     with pytest.raises(CheckpointError, match=r"no config\.json"):
         _ = DepthProPrior(str(tmp_path / "empty")).identity
