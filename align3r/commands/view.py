@@ -13,7 +13,7 @@ the extension picks the format (.png, .jpg, .webp, .bmp, .tif). Ctrl-C stops the
 
 examples:
   align3r view outputs/lady-running
-  align3r view outputs/lady-running --screenshot shot.png --frame 30
+  align3r view outputs/lady-running --screenshot shot.png --frame 15
   align3r view outputs/lady-running --screenshot cam0.png --camera 0 --no-static"""
 
 
