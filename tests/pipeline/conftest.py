@@ -63,3 +63,15 @@ def fast_overrides(tiny_net_dir, tiny_depth_pro_dir):
                 "size=224", "flow=dis", "graph=swin-2-noncyclic", "align_settings.iterations=20", *extra]
 
     return overrides
+
+
+@pytest.fixture
+def no_work(monkeypatch):
+    """Loading weights, computing priors or decoding frames fails the test: for errors that must come first."""
+
+    def fail(*args, **kwargs):
+        raise AssertionError("weights were loaded, priors computed or frames decoded before the error")
+
+    monkeypatch.setattr("align3r.model.checkpoint.read_checkpoint", fail)
+    monkeypatch.setattr("align3r.pipeline.load_prior_source", fail)
+    monkeypatch.setattr("align3r.pipeline.prepare_input", fail)

@@ -210,17 +210,6 @@ def test_gpu_out_of_memory_backs_off_then_explains(monkeypatch, tiny_problem, me
         PairPredictor(net, *inputs, batch_size=4, progress=False)(graph)
 
 
-@pytest.fixture
-def no_work(monkeypatch):
-    """Loading weights, computing priors or decoding frames fails the test: for errors that must come first."""
-
-    def fail(*args, **kwargs):
-        raise AssertionError("weights were loaded, priors computed or frames decoded before the error")
-
-    monkeypatch.setattr("align3r.model.checkpoint.read_checkpoint", fail)
-    monkeypatch.setattr("align3r.pipeline.load_prior_source", fail)
-    monkeypatch.setattr("align3r.pipeline.prepare_input", fail)
-
 
 @pytest.mark.parametrize("kind", ["foreign-folder", "existing-output-no-overwrite", "existing-file"])
 def test_a_refused_output_directory_fails_before_any_work_and_gets_no_cache(tmp_path, previous, capsys, clip,

@@ -15,16 +15,6 @@ from align3r.cli import main
 from align3r.errors import InputError
 
 
-@pytest.fixture
-def no_work(monkeypatch):
-    def fail(*args, **kwargs):
-        raise AssertionError("weights were loaded, priors computed or frames decoded before the error")
-
-    monkeypatch.setattr("align3r.model.checkpoint.read_checkpoint", fail)
-    monkeypatch.setattr("align3r.pipeline.load_prior_source", fail)
-    monkeypatch.setattr("align3r.pipeline.prepare_input", fail)
-
-
 def _error_line(capsys, args: list[str]) -> str:
     assert main([*args, "--quiet"]) == 2
     err = capsys.readouterr().err

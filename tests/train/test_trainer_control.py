@@ -52,6 +52,26 @@ def last_state(output_dir: Path) -> dict:
     return checkpoint.load_checkpoint(output_dir / checkpoint.LAST)
 
 
+def interrupt_after_logged_steps(cmd: list[str], out: Path, start_s: float, finish_s: float) -> tuple[int, str]:
+    """Run ``cmd``, send it SIGINT once ``out/log.jsonl`` holds 3 records (within ``start_s``), and
+    return (exit code, stderr) after it ends (within ``finish_s``); it never outlives the test."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    with subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
+        try:
+            deadline = time.monotonic() + start_s
+            log_file = out / "log.jsonl"
+            while not (log_file.is_file() and len(log_file.read_text().splitlines()) >= 3):
+                assert proc.poll() is None and time.monotonic() < deadline, "no training steps logged"
+                time.sleep(0.1)
+            proc.send_signal(signal.SIGINT)
+            _, stderr = proc.communicate(timeout=finish_s)
+        finally:
+            if proc.poll() is None:
+                proc.terminate()
+                proc.communicate(timeout=60)
+    return proc.returncode, stderr
+
+
 def assert_same_weights(a: Path, b: Path, name: str = checkpoint.FINAL) -> None:
     one, two = checkpoint.load_checkpoint(a / name)["model"], checkpoint.load_checkpoint(b / name)["model"]
     assert one.keys() == two.keys()
@@ -160,20 +180,8 @@ def test_sigint_to_a_running_training_process(tiny_set, tmp_path):
     out = tmp_path / "run"
     cmd = [sys.executable, "-m", "align3r.cli", "train", *args_for(tiny_set, out, LINEAR, "train_pairs=4000",
                                                                        "train.batch_size=1", "train.accum_iter=2")]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    with subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
-        try:
-            deadline = time.monotonic() + 120
-            log_file = out / "log.jsonl"
-            while not (log_file.is_file() and len(log_file.read_text().splitlines()) >= 3):
-                assert proc.poll() is None and time.monotonic() < deadline, "no training steps logged"
-                time.sleep(0.1)
-            proc.send_signal(signal.SIGINT)
-            _, stderr = proc.communicate(timeout=60)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-    assert proc.returncode == 130, stderr[-2000:]
+    returncode, stderr = interrupt_after_logged_steps(cmd, out, start_s=120, finish_s=60)
+    assert returncode == 130, stderr[-2000:]
     state = last_state(out)
     logged = len(train_log(out))
     assert state["step"] == 2 * state["optimizer_steps"] and state["optimizer_steps"] >= logged >= 3
@@ -188,20 +196,7 @@ def test_ctrl_c_under_torchrun_saves_the_last_step_once(tiny_set, tmp_path):
     common = [LINEAR, "train_pairs=4000", "train.batch_size=1", "train.accum_iter=2"]
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
            "-m", "align3r.cli", "train", *args_for(tiny_set, out, *common)]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    with subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
-        try:
-            deadline = time.monotonic() + 180
-            log_file = out / "log.jsonl"
-            while not (log_file.is_file() and len(log_file.read_text().splitlines()) >= 3):
-                assert proc.poll() is None and time.monotonic() < deadline, "no training steps logged"
-                time.sleep(0.1)
-            proc.send_signal(signal.SIGINT)
-            _, stderr = proc.communicate(timeout=90)
-        finally:
-            if proc.poll() is None:
-                proc.terminate()
-                proc.communicate(timeout=60)
+    _, stderr = interrupt_after_logged_steps(cmd, out, start_s=180, finish_s=90)
     state = last_state(out)
     assert state["step"] == 2 * state["optimizer_steps"] and state["optimizer_steps"] >= len(train_log(out)) >= 3
     assert stderr.count("interrupted; saved") == 1, stderr[-3000:]
