@@ -32,6 +32,8 @@ from align3r.io import formats
 from align3r.io.formats import read_pfm as read_pfm  # re-exported: processed depth is PFM
 
 RGB_SUFFIX = "_rgb.jpg"
+#: What to do when a write fails (full disk, permissions); frames are recomputed by a rerun, so not fsync'ed.
+_WRITE_HINT = "free some disk space or fix permissions"
 
 
 @dataclass(frozen=True)
@@ -71,28 +73,19 @@ class FramePaths:
         return all(p.is_file() for p in (self.rgb, self.depth, self.mask, self.metadata))
 
 
-# --------------------------------------------------------------------------------------------
-# atomic writing
-
-
-def _atomic_path(path: Path):
-    """Temporary path beside ``path``, renamed onto it on success (``align3r.atomic``)."""
-    return atomic_path(path, hint="free some disk space or fix permissions")
-
-
 def write_pfm(path: str | os.PathLike, array: np.ndarray) -> None:
     """Write a (H, W) map as a little-endian ``Pf`` PFM, bottom row first, atomically."""
     array = np.asarray(array)
     if array.ndim != 2:
         raise InputError(f"write_pfm expects a (H, W) map, got shape {array.shape}")
-    with _atomic_path(Path(path)) as tmp:
+    with atomic_path(path, hint=_WRITE_HINT) as tmp:
         formats.write_pfm(tmp, array)
 
 
 def write_rgb(path: str | os.PathLike, image: Image.Image) -> None:
     """Save an RGB image; JPEG at PIL's default quality, like the official preprocessing."""
     path = Path(path)
-    with _atomic_path(path) as tmp:
+    with atomic_path(path, hint=_WRITE_HINT) as tmp:
         image.convert("RGB").save(tmp, format="JPEG" if path.suffix.lower() in (".jpg", ".jpeg") else None)
 
 
@@ -106,7 +99,7 @@ def read_rgb(path: str | os.PathLike) -> np.ndarray:
 
 def write_mask(path: str | os.PathLike, mask: np.ndarray) -> None:
     """Save a validity mask (H, W), any dtype with nonzero = valid, as 0/255 uint8 PNG."""
-    with _atomic_path(Path(path)) as tmp:
+    with atomic_path(path, hint=_WRITE_HINT) as tmp:
         if not cv2.imwrite(str(tmp), (np.asarray(mask) > 0).astype(np.uint8) * 255):
             raise OutputError(f"could not encode mask {path}")
 
@@ -127,7 +120,7 @@ def write_metadata(path: str | os.PathLike, intrinsics: np.ndarray, pose: np.nda
     pose = np.asarray(pose)
     if intrinsics.shape != (3, 3) or pose.shape != (4, 4):
         raise InputError(f"metadata needs K (3, 3) and pose (4, 4), got {intrinsics.shape}, {pose.shape}")
-    with _atomic_path(Path(path)) as tmp, open(tmp, "wb") as f:
+    with atomic_path(path, hint=_WRITE_HINT) as tmp, open(tmp, "wb") as f:
         np.savez(f, camera_intrinsics=intrinsics, camera_pose=pose)
 
 

@@ -7,7 +7,7 @@ Entry points:
 - :func:`export_formats` — (re)write some formats of a saved directory (``align3r export``).
 
 Both stage the whole directory beside the target and swap it in at the end
-(:mod:`align3r.export.atomic`): an existing output is never half-overwritten, and a full disk
+(:mod:`align3r.atomic`): an existing output is never half-overwritten, and a full disk
 raises :class:`~align3r.errors.OutputError` with the previous output intact.
 """
 
@@ -26,9 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from align3r.align.types import Reconstruction
-from align3r.errors import InputError
-from align3r.export import images, layout
-from align3r.export.atomic import (
+from align3r.atomic import (
     absolute_path,
     atomic_path,
     check_destination,
@@ -36,6 +34,8 @@ from align3r.export.atomic import (
     write_bytes,
     write_text,
 )
+from align3r.errors import InputError
+from align3r.export import images, layout
 from align3r.export.cameras import format_tum, intrinsics_json
 from align3r.export.colmap import colmap_text_model
 from align3r.export.manifest import caller_sections, dumps, library_versions, now_iso

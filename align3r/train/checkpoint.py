@@ -43,9 +43,9 @@ def kept_name(epoch: int) -> str:
 
 
 def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> Path:
-    """Write ``state`` atomically with ``torch.save``."""
+    """Write ``state`` atomically with ``torch.save``, fsync'ed (a resume needs it after a power loss)."""
     path = Path(path)
-    with atomic_path(path, hint="free disk space or change output_dir") as tmp:
+    with atomic_path(path, durable=True, hint="free disk space or change output_dir") as tmp:
         torch.save(state, tmp)
     return path
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from align3r.export.atomic import write_bytes
+from align3r.atomic import write_bytes
 from align3r.export.images import encode_png
 from align3r.viewer.content import ViewerContent
 from align3r.viewer.render import ViewCamera, intrinsics_for_fov, look_at, segment_points, splat
@@ -148,5 +148,5 @@ def save_screenshot(path: str | Path, image: np.ndarray) -> Path:
         Image.fromarray(np.ascontiguousarray(image)).save(buf, format=fmt, **({"quality": 95} if fmt in
                                                                                ("JPEG", "WEBP") else {}))
         data = buf.getvalue()
-    write_bytes(path, data)
+    write_bytes(path, data, durable=True)
     return path

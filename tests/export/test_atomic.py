@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from align3r import atomic
 from align3r.errors import OutputError
-from align3r.export import atomic, load_reconstruction, write_reconstruction
+from align3r.export import load_reconstruction, write_reconstruction
 
 
 def snapshot(folder):
