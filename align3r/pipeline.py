@@ -543,7 +543,7 @@ def run_pipeline(source, *, out: str | Path | None = None, config: PipelineConfi
     run cache is created only once they pass."""
     from align3r.device import resolve_device
     from align3r.export.writer import check_output_dir
-    from align3r.model.checkpoint import load_model_and_source
+    from align3r.model.load import load_model
 
     config = (config or PipelineConfig()).replace(**settings)
     # prior_input=auto -> what the network was fine-tuned with (recorded by align3r train); a
@@ -567,7 +567,7 @@ def run_pipeline(source, *, out: str | Path | None = None, config: PipelineConfi
             flow = flow_backend(config, device)  # missing RAFT weights fail before the priors, not after
             checkpoint = None
             if net is None:
-                net, checkpoint = load_model_and_source(config.model, device)
+                net, checkpoint = load_model(config.model, device, with_source=True)
             net = net.to(device).eval()
             if prior_source is None and net.config.with_prior:
                 prior_source = load_prior_source(config, device, cache_root)
@@ -696,7 +696,7 @@ def input_entries(prepared: PreparedInput) -> list[dict[str, Any]]:
 
 
 def checkpoint_entry(net, checkpoint: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """The manifest's entry for the network: where it was read from (``load_model_and_source``; unknown
+    """The manifest's entry for the network: where it was read from (``load_model(..., with_source=True)``; unknown
     for a network passed in) and a fingerprint of its weights (a checkpoint is GBs: not hashed whole)."""
     from align3r.cache import module_fingerprint
 

@@ -46,7 +46,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"{entry.name}: {download_from_hub(entry.repo_id, entry)}")
         return 0
     if args.check:
-        from align3r.model.checkpoint import describe, expected_shapes, read_checkpoint
+        from align3r.model.checkpoints.read import read_checkpoint
+        from align3r.model.config import describe
+        from align3r.model.load import expected_shapes
         from align3r.model.state_dict import check_state_dict
 
         loaded = read_checkpoint(args.check)

@@ -19,7 +19,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from align3r.model.checkpoint import convert_checkpoint, describe
+    from align3r.model.checkpoints.convert import convert_checkpoint
+    from align3r.model.config import describe
 
     loaded = convert_checkpoint(args.source, args.outdir)
     print(f"wrote {args.outdir}/config.json and model.safetensors: {describe(loaded.config)}, "

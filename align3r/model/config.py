@@ -206,3 +206,10 @@ def preset(name: str) -> Align3RConfig:
         return PRESETS[name]
     except KeyError:
         raise InputError(f"unknown network preset {name!r}; choose one of {sorted(PRESETS)}") from None
+
+
+def describe(config: Align3RConfig) -> str:
+    """One line naming the architecture, for error messages and listings."""
+    family = "Align3R" if config.with_prior else "DUSt3R/MonST3R"
+    return (f"{family} network (encoder {config.enc_embed_dim}x{config.enc_depth}, decoder "
+            f"{config.dec_embed_dim}x{config.dec_depth}, {config.head_type} head)")

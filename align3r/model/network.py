@@ -111,7 +111,7 @@ class Align3RNet(nn.Module):
     Attribute names (hence state-dict keys) are the official ones. Disabled parts are ``None``:
     ``patch_embed_point_cloud``, ``dec_blocks_pc`` and ``zero_convs`` without the prior branch.
     Build it from a config (``Align3RNet(preset("tiny"))``) or load weights with
-    ``align3r.model.load_model``.
+    ``align3r.load_model`` (or ``Align3RNet.from_pretrained``).
     """
 
     def __init__(self, config: Align3RConfig | None = None) -> None:
@@ -405,17 +405,19 @@ class Align3RNet(nn.Module):
         return img, true_shape, prior
 
     # --- persistence --------------------------------------------------------------------------
+    # Thin Hugging-Face-style entry points. Loading and writing depend on this module, not the
+    # reverse: they are imported when called, so importing the network never imports them.
     def save_pretrained(self, directory: str | Path) -> Path:
         """Write ``config.json`` + ``model.safetensors`` (our format) into ``directory``."""
-        from align3r.model.checkpoint import save_pretrained
+        from align3r.model.checkpoints.write import save_pretrained
 
         return save_pretrained(self, directory)
 
     @classmethod
     def from_pretrained(cls, source: str | Path, device: torch.device | str = "cpu",
                         dtype: torch.dtype | None = None) -> Align3RNet:
-        """``load_model(source, device, dtype)``: registry name, file, folder or Hub repo id."""
-        from align3r.model.checkpoint import load_model
+        """``align3r.load_model(source, device, dtype)``: registry name, file, folder or Hub repo id."""
+        from align3r.model.load import load_model
 
         return load_model(source, device=device, dtype=dtype)
 

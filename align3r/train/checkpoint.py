@@ -136,7 +136,7 @@ def state_dict_differences(expected: Mapping[str, torch.Size], state_dict: Mappi
 def mismatch_advice(source: Align3RConfig | None, current: Align3RConfig | None, fix: str, otherwise: str) -> str:
     """What to set after a state dict did not fit: the settings of ``source``'s architecture
     ("<fix> <settings>"), else ``otherwise``."""
-    from align3r.model.checkpoint import describe
+    from align3r.model.config import describe
 
     if source is None or current is None:
         return otherwise

@@ -163,10 +163,11 @@ def record_training_prior(final_model: Path, cfg: dict[str, Any]) -> None:
     """Write the prior and prior representation of the training data into ``final_model/config.json``
     (so ``align3r infer model=<run>/final_model`` picks them), unless already recorded there."""
     from align3r.model import checkpoint as model_checkpoint
+    from align3r.model.checkpoints.write import write_training_metadata
 
     metadata = model_checkpoint.prior_of_training_config(cfg)
     if not metadata or not (final_model / "config.json").is_file():
         return
     if model_checkpoint.read_training_entry(final_model) == metadata:
         return
-    model_checkpoint.write_training_metadata(final_model, metadata)
+    write_training_metadata(final_model, metadata)

@@ -335,10 +335,9 @@ class Trainer:
                  "model_config": config.to_dict() if hasattr(config, "to_dict") else None}
         ckpt.save_checkpoint(self.output_dir / ckpt.FINAL, state)
         if hasattr(config, "for_inference"):
-            from align3r.model import checkpoint as model_checkpoint
+            from align3r.model.checkpoints.write import write_checkpoint
 
-            model_checkpoint.write_checkpoint(config.for_inference(), self.net.state_dict(),
-                                              self.output_dir / ckpt.FINAL_MODEL_DIR)
+            write_checkpoint(config.for_inference(), self.net.state_dict(), self.output_dir / ckpt.FINAL_MODEL_DIR)
 
     # --- one batch ------------------------------------------------------------------------------
     def _to_device(self, view: dict[str, Any]) -> dict[str, Any]:

@@ -279,7 +279,8 @@ def test_rewriting_a_prior_cache_file_invalidates_the_result(bench, nets, tmp_pa
 
 def _finetuned(folder: Path, source: Path, metadata: dict | None = None) -> Path:
     """``folder`` = a copy of the network at ``source`` as `align3r train` writes ``final_model/``."""
-    from align3r.model.checkpoint import read_checkpoint, write_checkpoint
+    from align3r.model.checkpoints.read import read_checkpoint
+    from align3r.model.checkpoints.write import write_checkpoint
 
     loaded = read_checkpoint(source)
     return write_checkpoint(loaded.config, loaded.state_dict, folder, metadata=metadata)

@@ -11,8 +11,8 @@ import torch
 from safetensors.torch import load_file
 
 from align3r.errors import CheckpointError
-from align3r.model import Align3RNet, convert_checkpoint, from_pretrained, load_model
-from align3r.model.checkpoint import read_official_pth
+from align3r.model import Align3RNet, convert_checkpoint, load_model
+from align3r.model.checkpoints.pth import read_official_pth
 
 OUTPUTS = ("pts3d1", "conf1", "pts3d_in_other_view2", "conf2")
 
@@ -165,7 +165,7 @@ def test_from_pretrained_entry_points(official_net, case, outputs_of, tmp_path):
     folder = net.save_pretrained(tmp_path / "ours")
     c = case("dust3r_linear_tiny", "square_64x64_b2")
     ref = outputs_of(net, *c.views())
-    for loaded in (Align3RNet.from_pretrained(folder), from_pretrained(folder / "model.safetensors")):
+    for loaded in (Align3RNet.from_pretrained(folder), load_model(folder / "model.safetensors")):
         again = outputs_of(loaded, *c.views())
         assert all(torch.equal(again[k], ref[k]) for k in OUTPUTS)
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from align3r.model import Align3RNet, preset
-from align3r.model.checkpoint import expected_shapes
+from align3r.model.load import expected_shapes
 
 
 def _block(prefix: str, d: int, hidden: int) -> dict[str, tuple[int, ...]]:

@@ -14,7 +14,7 @@ import torch
 from align3r.cli import main as cli_main
 from align3r.errors import CheckpointError, OfflineError
 from align3r.model import REGISTRY, load_model, resolve_checkpoint
-from align3r.model.checkpoint import read_official_pth
+from align3r.model.checkpoints.pth import read_official_pth
 
 OUTPUTS = ("pts3d1", "conf1", "pts3d_in_other_view2", "conf2")
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from align3r.model import Align3RNet, FrameFeatures, load_model
-from align3r.model.checkpoint import read_official_pth
+from align3r.model.checkpoints.pth import read_official_pth
 
 CASES = [
     ("a3r_tiny_a", "landscape_64x96_b1"),

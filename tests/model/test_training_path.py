@@ -8,7 +8,7 @@ import torch
 
 from align3r.errors import CheckpointError, InputError
 from align3r.model import Align3RNet, init_align3r_from_dust3r, preset
-from align3r.model.checkpoint import read_official_pth
+from align3r.model.checkpoints.pth import read_official_pth
 from align3r.model.state_dict import official_to_native
 
 OUTPUTS = ("pts3d1", "conf1", "pts3d_in_other_view2", "conf2")

@@ -72,6 +72,6 @@ def no_work(monkeypatch):
     def fail(*args, **kwargs):
         raise AssertionError("weights were loaded, priors computed or frames decoded before the error")
 
-    monkeypatch.setattr("align3r.model.checkpoint.read_checkpoint", fail)
+    monkeypatch.setattr("align3r.model.load.read_checkpoint", fail)
     monkeypatch.setattr("align3r.pipeline.load_prior_source", fail)
     monkeypatch.setattr("align3r.pipeline.prepare_input", fail)

@@ -11,7 +11,7 @@ import pytest
 import torch
 from PIL import Image
 
-from align3r.model.checkpoint import load_model_and_source
+from align3r.model import load_model
 from align3r.pipeline import (
     PipelineConfig,
     checkpoint_entry,
@@ -49,7 +49,7 @@ def test_manifest_inputs_are_the_frame_and_prior_files_read(folder_with_priors, 
     assert entries == [{"role": role, "path": str(p.absolute()), "bytes": p.stat().st_size, "sha256": _sha256(p)}
                        for role, p in zip(["frame", "frame", "depth_prior", "depth_prior"], read)]
 
-    net, checkpoint = load_model_and_source(str(tiny_net_dir), torch.device("cpu"))
+    net, checkpoint = load_model(str(tiny_net_dir), torch.device("cpu"), with_source=True)
     entry = checkpoint_entry(net, checkpoint)
     assert entry["role"] == "checkpoint" and entry["path"] == str(tiny_net_dir.absolute())
     assert entry["kind"] == "align3r" and len(entry["weights_fingerprint"]) == 32

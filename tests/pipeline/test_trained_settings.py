@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 
 from align3r.cli import main
-from align3r.model.checkpoint import read_checkpoint, training_metadata, write_checkpoint
+from align3r.model.checkpoint import training_metadata
+from align3r.model.checkpoints.read import read_checkpoint
+from align3r.model.checkpoints.write import write_checkpoint
 from align3r.pipeline import PipelineConfig, effective_prior_input, resolve_prior_input, resolve_prior_name
 
 from .conftest import _tiny_models_module
