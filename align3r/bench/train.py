@@ -97,7 +97,7 @@ def bench_steps(args: argparse.Namespace) -> None:
 
     def step() -> float:
         with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
-            pred1, pred2 = net(view1, view2)
+            pred1, pred2 = net(view1, view2, symmetrized=True)
         loss, _ = criterion(view1, view2, pred1, pred2)
         loss.backward()
         optimizer.step()

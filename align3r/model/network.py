@@ -326,15 +326,22 @@ class Align3RNet(nn.Module):
         return raw
 
     # --- the DUSt3R-family call ---------------------------------------------------------------
-    def forward(self, view1: Mapping[str, Any], view2: Mapping[str, Any]
+    def forward(self, view1: Mapping[str, Any], view2: Mapping[str, Any], *, symmetrized: bool = False
                 ) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
         """Predict both views' point maps in view 1's camera frame, for B pairs.
 
         Each view is a dict with ``img`` (B, 3, H, W) float in [-1, 1], optional ``true_shape``
         (B, 2) int (height, width) and, for Align3R, ``prior_pts3d`` (B, H, W, 3) — the
         min-max-normalised prior point map (the official key ``pred_depth`` is accepted too).
-        Optional ``instance`` (list of B str) enables the training-time shortcut for batches
-        that interleave each pair with its swap (each distinct frame encoded once).
+
+        ``symmetrized=True``: the caller promises that the batch interleaves each pair with its
+        swap, pair 2k + 1 being pair 2k with the views exchanged — (a, b), (b, a), (c, d),
+        (d, c), … as ``align3r.train.symmetrize_batch`` builds it (B even) — so each distinct
+        frame is encoded once (priors included) and the features re-interleaved. The trainer
+        passes it; the official network instead infers it from the views' ``instance`` names
+        (official ``dust3r/model.py``, ``AsymmetricCroCo3DStereo._encode_symmetrized``), which
+        gives the same batches the shortcut. An argument of ``forward`` rather than a method, so
+        that a ``DistributedDataParallel`` wrapper still synchronises the gradients.
 
         Returns ``(res1, res2)``: ``res1["pts3d"]`` (B, H, W, 3), ``res1["conf"]`` (B, H, W),
         ``res2["pts3d_in_other_view"]`` (B, H, W, 3), ``res2["conf"]`` (B, H, W); float32, points
@@ -345,7 +352,10 @@ class Align3RNet(nn.Module):
         if img1.shape[0] != img2.shape[0]:
             raise InputError(f"view1 and view2 must hold the same number of pairs, got {img1.shape[0]} "
                              f"and {img2.shape[0]}")
-        if _is_symmetrized(view1, view2):
+        if symmetrized:
+            if img1.shape[0] % 2:
+                raise InputError(f"a symmetrized batch holds each pair followed by its swap (an even number of "
+                                 f"pairs), got {img1.shape[0]} pairs; pass symmetrized=False")
             frames_a, frames_b = self._encode_two(img1[::2], shape1[::2], _every_other(prior1),
                                                   img2[::2], shape2[::2], _every_other(prior2))
             frames1, frames2 = _interleave(frames_a, frames_b), _interleave(frames_b, frames_a)
@@ -435,10 +445,3 @@ def _init_transformer_weights(module: nn.Module) -> None:
 def _every_other(x: Tensor | None) -> Tensor | None:
     return None if x is None else x[::2]
 
-
-def _is_symmetrized(view1: Mapping[str, Any], view2: Mapping[str, Any]) -> bool:
-    """True when each even pair k is followed by its swap (instance names), batch > 1."""
-    a, b = view1.get("instance"), view2.get("instance")
-    if a is None or b is None or len(a) != len(b) or len(a) < 2 or len(a) % 2:
-        return False
-    return all(a[k] == b[k + 1] and a[k + 1] == b[k] for k in range(0, len(a), 2))

@@ -350,7 +350,8 @@ class Trainer:
             view1, view2 = symmetrize_batch(view1, view2)
         with torch.autocast(self.device.type, dtype=self.autocast_dtype or torch.float32,
                             enabled=self.autocast_dtype is not None):
-            pred1, pred2 = model(view1, view2)
+            # symmetrize_batch's interleaving, said explicitly: each distinct frame is encoded once
+            pred1, pred2 = model(view1, view2, symmetrized=self.cfg.symmetrize)
         return criterion(view1, view2, pred1, pred2)
 
     def _loader(self, dataset: PairSampleSet, batch_sampler) -> torch.utils.data.DataLoader:

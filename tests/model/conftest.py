@@ -83,9 +83,9 @@ def official_net(model_dir: Path):
     return get
 
 
-def _run(net, view1: dict, view2: dict) -> dict[str, torch.Tensor]:
+def _run(net, view1: dict, view2: dict, **options) -> dict[str, torch.Tensor]:
     with torch.no_grad():
-        return flat_outputs(*net(view1, view2))
+        return flat_outputs(*net(view1, view2, **options))
 
 
 @pytest.fixture(scope="session")
@@ -96,5 +96,5 @@ def rel_err():
 
 @pytest.fixture(scope="session")
 def outputs_of():
-    """``outputs_of(net, view1, view2)``: the four outputs under the fixtures' names, no grad."""
+    """``outputs_of(net, view1, view2, **forward_options)``: the four outputs under the fixtures' names, no grad."""
     return _run

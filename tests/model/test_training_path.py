@@ -7,9 +7,10 @@ import pytest
 import torch
 
 from align3r.errors import CheckpointError, InputError
-from align3r.model import Align3RNet, init_align3r_from_dust3r, preset
+from align3r.model import Align3RNet, FrameFeatures, init_align3r_from_dust3r, preset
 from align3r.model.checkpoints.pth import read_official_pth
 from align3r.model.state_dict import official_to_native
+from align3r.train import symmetrize_batch
 
 OUTPUTS = ("pts3d1", "conf1", "pts3d_in_other_view2", "conf2")
 TOL = 1e-4
@@ -70,7 +71,7 @@ def test_symmetrized_batch_encodes_each_frame_once(official_net, case, rel_err, 
     seen = []
     hook = net.patch_embed.register_forward_hook(lambda _m, inputs, _o: seen.append(inputs[0].shape[0]))
     try:
-        shortcut = outputs_of(net, dict(sym1, instance=names1), dict(sym2, instance=names2))
+        shortcut = outputs_of(net, dict(sym1, instance=names1), dict(sym2, instance=names2), symmetrized=True)
         full = outputs_of(net, sym1, sym2)
     finally:
         hook.remove()
@@ -78,6 +79,47 @@ def test_symmetrized_batch_encodes_each_frame_once(official_net, case, rel_err, 
     for key in OUTPUTS:
         assert rel_err(shortcut[key], full[key].numpy()) < 1e-5, key
         assert rel_err(shortcut[key][::2], c[key]) < TOL, key
+
+
+def official_is_symmetrized(view1: dict, view2: dict) -> bool:
+    """The official detection (``dust3r/utils/misc.py``, ``is_symmetrized``, used by
+    ``AsymmetricCroCo3DStereo._encode_symmetrized``): batch > 1 and each even pair followed by its
+    swap, by ``instance`` names."""
+    a, b = view1["instance"], view2["instance"]
+    return len(a) > 1 and all(a[k] == b[k + 1] and a[k + 1] == b[k] for k in range(0, len(a), 2))
+
+
+def test_the_explicit_symmetrized_path_is_what_the_instance_detection_chose(official_net, case, rel_err, outputs_of):
+    """``symmetrized=True`` computes exactly what the network computed when it detected the swap
+    from the ``instance`` names: the shortcut is taken only when asked, names are ignored."""
+    net, c = official_net("a3r_tiny_a"), case("a3r_tiny_a", "square_64x64_b2")
+    v1, v2 = c.views()
+    v1, v2 = dict(v1, instance=["a", "c"]), dict(v2, instance=["b", "d"])
+    sym1, sym2 = symmetrize_batch(v1, v2)
+    assert official_is_symmetrized(sym1, sym2) and not official_is_symmetrized(v1, v2)
+    seen = []
+    hook = net.patch_embed.register_forward_hook(lambda _m, inputs, _o: seen.append(inputs[0].shape[0]))
+    try:
+        explicit = outputs_of(net, sym1, sym2, symmetrized=True)
+        # the detection's shortcut, spelled out: distinct frames encoded once, features re-interleaved
+        with torch.no_grad():
+            frames = net.encode_frames(torch.cat((v1["img"], v2["img"])), torch.cat((v1["true_shape"],
+                                       v2["true_shape"])), torch.cat((v1["prior_pts3d"], v2["prior_pts3d"])))
+            first, second = frames.split(2)
+            order = torch.tensor([0, 2, 1, 3])
+            res1, res2 = net.decode_pairs(FrameFeatures.cat([first, second])[order],
+                                          FrameFeatures.cat([second, first])[order])
+        names_only = outputs_of(net, sym1, sym2)  # instance names alone no longer pick the shortcut
+    finally:
+        hook.remove()
+    assert seen == [4, 4, 8]
+    detected = {"pts3d1": res1["pts3d"], "conf1": res1["conf"], "pts3d_in_other_view2": res2["pts3d_in_other_view"],
+                "conf2": res2["conf"]}
+    for key in OUTPUTS:
+        assert torch.equal(explicit[key], detected[key]), key
+        assert rel_err(names_only[key], explicit[key].numpy()) < 1e-5, key
+    with pytest.raises(InputError, match="even number of pairs"):
+        net({k: v[:1] for k, v in v1.items()}, {k: v[:1] for k, v in v2.items()}, symmetrized=True)
 
 
 def test_dust3r_to_align3r_init(model_dir, case, rel_err, outputs_of):

@@ -74,6 +74,34 @@ def tiny_set(tmp_path_factory, synth):
     return root
 
 
+def official_is_symmetrized(view1: dict, view2: dict) -> bool:
+    """The official detection (``dust3r/utils/misc.py``, ``is_symmetrized``): batch > 1 and each
+    even pair followed by its swap, by ``instance`` names."""
+    a, b = view1["instance"], view2["instance"]
+    return len(a) > 1 and all(a[k] == b[k + 1] and a[k + 1] == b[k] for k in range(0, len(a), 2))
+
+
+@pytest.mark.parametrize("symmetrize", [True, False])
+def test_the_trainer_says_symmetrized_itself_on_the_batches_the_official_detection_fired_on(
+        tiny_set, tmp_path, monkeypatch, symmetrize):
+    """The network no longer reads ``instance`` names: the trainer passes ``symmetrized=`` (its
+    ``train.symmetrize``) on every batch, and the symmetrized batches are those the official rule
+    detects from the names."""
+    calls = []
+    forward = Align3RNet.forward
+
+    def spy(self, view1, view2, *, symmetrized=False):
+        calls.append((symmetrized, official_is_symmetrized(view1, view2)))
+        return forward(self, view1, view2, symmetrized=symmetrized)
+
+    monkeypatch.setattr(Align3RNet, "forward", spy)
+    train(tiny_set, tmp_path / "run", LINEAR, "train.batch_size=2", "train.max_steps=2", "train.optim.epochs=2",
+          f"train.symmetrize={str(symmetrize).lower()}")
+    assert len(calls) >= 2 and all(flag is symmetrize for flag, _ in calls), calls
+    if symmetrize:
+        assert all(detected for _, detected in calls), calls
+
+
 def test_two_steps_of_the_tiny_dpt_network(tiny_set, tmp_path):
     out = tmp_path / "run"
     train(tiny_set, out, "train.batch_size=1", "train.max_steps=2", "train.optim.epochs=2")
