@@ -32,7 +32,7 @@ def write_checkpoint(config: Align3RConfig, state_dict: Mapping[str, Tensor], di
     "pointmap"}``), stored as ``config.json``'s ``"training"`` entry next to the network config;
     ``align3r infer`` / ``align3r eval`` take ``prior=auto`` and the default ``prior_input`` from
     it (``align3r.model.checkpoint.training_metadata``).
-    Files are written to temporaries and renamed, so an interrupted write leaves no half file.
+    Files are written to temporaries, fsync'ed and renamed, so an interrupted write leaves no half file.
     """
     from safetensors.torch import save_file
 
@@ -65,8 +65,6 @@ def write_training_metadata(directory: str | Path, metadata: Mapping[str, Any]) 
     with atomic_path(config_path, durable=True, hint="free disk space") as tmp:
         tmp.write_text(json.dumps(values, indent=2) + "\n")
     return config_path
-
-
 
 
 def save_pretrained(net: Align3RNet, directory: str | Path) -> Path:
