@@ -12,7 +12,7 @@ stays valid when the GPU batch size changes.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import nullcontext
 from typing import TypeVar
 
@@ -21,7 +21,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from align3r.align.types import PairPredictions
-from align3r.cache import ChunkCache, chunk_key, content_hashes, edge_chunks, module_fingerprint
+from align3r.cache import ChunkCache, content_hashes, edge_chunks, module_fingerprint
 from align3r.device import resolve_device
 from align3r.errors import Align3RError, InputError
 from align3r.pairs import PairGraph
@@ -51,6 +51,12 @@ def resolve_precision(precision: str | None, device: torch.device) -> torch.dtyp
     if device.type != "cuda":
         return None
     return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
+def check_batch_size(batch_size: int | str) -> None:
+    """``InputError`` unless ``batch_size`` is a positive integer or ``"auto"``."""
+    if batch_size != "auto" and (isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1):
+        raise InputError(f"batch_size={batch_size}: expected a positive integer or auto")
 
 
 def _is_oom(exc: BaseException) -> bool:
@@ -125,11 +131,12 @@ class PairPredictor:
         self._namespace: str | None = None
 
     # --- cache keys -------------------------------------------------------------------------------
-    def _chunk_key(self, edges: Tensor) -> str:
+    def _cache_keys(self) -> tuple[str, list[str]]:
+        """(namespace, per-frame hashes) of the cached chunks, computed once."""
         if self._frame_hashes is None:
             self._frame_hashes = content_hashes(self.img, self.prior_pts3d)
             self._namespace = f"pairs|{module_fingerprint(self.net)}|{self.dtype}|v1"
-        return chunk_key(self._namespace, edges, self._frame_hashes)
+        return self._namespace, self._frame_hashes
 
     # --- network ----------------------------------------------------------------------------------
     def _autocast(self):
@@ -200,30 +207,31 @@ class PairPredictor:
         edges = graph.edges
         if edges.numel() == 0:
             raise InputError("the pair graph has no edges")
-        chunks = edge_chunks(edges)
-        results: list[dict[str, Tensor] | None] = [None] * len(chunks)
-        keys: list[str | None] = [None] * len(chunks)
-        if self.cache is not None:
-            for c, chunk in enumerate(chunks):
-                keys[c] = self._chunk_key(chunk)
-                results[c] = self.cache.load(keys[c], device=self.output_device)
-        todo = [c for c, r in enumerate(results) if r is None]
-        if todo:
-            needed = torch.unique(torch.cat([chunks[c] for c in todo]).reshape(-1))
-            bar = tqdm(total=sum(chunks[c].shape[0] for c in todo), desc=f"inference ({graph.name})",
-                       unit="pair", disable=not self.progress, leave=False)
-            feats = self._encode(needed)
-            position = torch.full((self.img.shape[0],), -1, dtype=torch.long)
-            position[needed] = torch.arange(needed.numel())
-            for c in todo:
-                local = position[chunks[c]]
-                results[c] = self._decode_chunk(feats, local[:, 0], local[:, 1])
-                if self.cache is not None:
-                    self.cache.save(keys[c], results[c])
-                bar.update(chunks[c].shape[0])
-            bar.close()
+        def compute(chunks: list[Tensor]) -> Iterator[dict[str, Tensor]]:
+            return self._predict_chunks(chunks, graph.name)
+
+        if self.cache is None:
+            results = list(compute(edge_chunks(edges)))
+        else:
+            namespace, hashes = self._cache_keys()
+            results = self.cache.load_or_compute(namespace, edges, hashes, compute, device=self.output_device)
         merged = {k: torch.cat([r[k] for r in results]) for k in results[0]}
         return PairPredictions(edges=edges.clone(), num_frames=graph.num_frames, **merged)
+
+    def _predict_chunks(self, chunks: list[Tensor], name: str) -> Iterator[dict[str, Tensor]]:
+        """Predictions of each chunk of (e, 2) edges, in order; every frame they touch is encoded
+        once, before the first chunk is decoded."""
+        needed = torch.unique(torch.cat(chunks).reshape(-1))
+        bar = tqdm(total=sum(chunk.shape[0] for chunk in chunks), desc=f"inference ({name})",
+                   unit="pair", disable=not self.progress, leave=False)
+        feats = self._encode(needed)
+        position = torch.full((self.img.shape[0],), -1, dtype=torch.long)
+        position[needed] = torch.arange(needed.numel())
+        for chunk in chunks:
+            local = position[chunk]
+            yield self._decode_chunk(feats, local[:, 0], local[:, 1])
+            bar.update(chunk.shape[0])
+        bar.close()
 
 
 def predict_pairs(net, img: Tensor, true_shape: Tensor, prior_pts3d: Tensor | None,

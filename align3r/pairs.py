@@ -10,6 +10,9 @@ Two families:
 - ``make_grouped_graph(num_frames, variant)``: the hierarchical keyframe scheme — one graph over
   keyframes plus one graph per clip of consecutive frames (``GroupedGraph``).
 
+``build_graph(name, num_frames)`` builds either from the ``graph`` setting of ``align3r infer``
+(``make_graph`` names, or the grouped modes of ``GROUPED_GRAPHS``).
+
 Builders are vectorised: every window graph over 10,000 frames takes milliseconds. ``complete``
 is quadratic in time and memory (N·(N−1) edges; 10,000 frames → 10⁸ edges, 1.6 GB) and meant
 for short sequences.
@@ -464,3 +467,27 @@ def make_grouped_graph(num_frames: int, variant: GroupedVariant = "official", *,
     keyframes = _group(keyframe_ids, _in_clip_pairs(keyframe_ids.numel(), odd_gaps=False), symmetrize, n,
                        "keyframes")
     return GroupedGraph(n, variant, c, keyframes, tuple(clips))
+
+
+# --- graph names of the settings (align3r infer / eval) ------------------------------------------
+#: The setting names of the grouped keyframe modes → ``make_grouped_graph`` variants.
+GROUPED_GRAPHS = {"grouped": "official", "grouped-official": "official", "grouped-paper": "paper",
+                  "grouped-dense": "official_dense", "grouped-depth-test": "depth_test"}
+
+
+def check_graph_name(name: str) -> None:
+    """``InputError`` now for a graph name :func:`build_graph` would refuse (any frame count)."""
+    if name in GROUPED_GRAPHS:
+        return
+    try:
+        parse_graph_name(str(name))
+    except InputError as exc:
+        raise InputError(f"graph={name}: {exc}; or a grouped keyframe mode: {', '.join(GROUPED_GRAPHS)}") from None
+
+
+def build_graph(name: str, num_frames: int) -> PairGraph | GroupedGraph:
+    """The graph a setting names: a ``PairGraph`` (one alignment problem) or, for the names of
+    :data:`GROUPED_GRAPHS`, a ``GroupedGraph`` (the long-video mode)."""
+    if name in GROUPED_GRAPHS:
+        return make_grouped_graph(num_frames, variant=GROUPED_GRAPHS[name])
+    return make_graph(name, num_frames)

@@ -12,10 +12,8 @@ The library never imports Hydra: the CLI turns its configs into a :class:`Pipeli
 from __future__ import annotations
 
 import logging
-import os
-import shutil
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -26,21 +24,10 @@ import torch
 from torch import Tensor
 
 from align3r.align.types import Reconstruction
+from align3r.cache import RunCache
 from align3r.errors import InputError, check_known_fields
 
 log = logging.getLogger(__name__)
-
-#: Depth prior each released network was trained with (``prior="auto"``).
-PRIOR_OF_MODEL = {
-    "align3r-depthpro": "depthpro",
-    "align3r-depthanything": "depthanything",
-    "dust3r-512-dpt": "none",
-    "dust3r-224-linear": "none",
-    "monst3r": "none",
-}
-
-GROUPED_GRAPHS = {"grouped": "official", "grouped-official": "official", "grouped-paper": "paper",
-                  "grouped-dense": "official_dense", "grouped-depth-test": "depth_test"}
 
 
 @dataclass
@@ -91,7 +78,8 @@ class PipelineConfig:
             or export settings then skips priors, inference and flow); False deletes it.
         keep_original_gib: keep original frames in memory up to this size, for full-resolution
             COLMAP images; longer videos export at network resolution plus resampled depth.
-        progress: tqdm bars.
+        progress: align3r's tqdm bars (the Hugging Face libraries' own bars are theirs to set;
+            ``align3r infer --quiet`` turns them off too).
     """
 
     model: str = "align3r-depthpro"
@@ -129,6 +117,20 @@ class PipelineConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def align_config(self):
+        """The ``AlignConfig``: preset ``align`` with ``align_overrides`` applied."""
+        from align3r.align import preset
+
+        return preset(self.align).replace(**dict(self.align_overrides))
+
+    def network_intrinsics(self, views) -> Tensor | None:
+        """``intrinsics`` as (3, 3) K at the network resolution of ``views``, or None."""
+        if self.intrinsics is None:
+            return None
+        fx, fy, cx, cy = (float(v) for v in self.intrinsics)
+        return views.to_network_intrinsics(torch.tensor([[fx, 0.0, cx], [0.0, fy, cy], [0.0, 0.0, 1.0]],
+                                                     dtype=torch.float32))
 
 
 @dataclass
@@ -171,123 +173,6 @@ class StageTimer:
             self.seconds[stage] = self.seconds.get(stage, 0.0) + time.perf_counter() - t0
 
 
-def default_cache_dir(out: str | Path) -> Path:
-    """``<out>.cache`` beside the output directory (``out`` made absolute first, so ``.`` or
-    ``a/..`` have a name)."""
-    out = Path(os.path.abspath(os.fspath(out)))
-    return out.with_name(out.name + ".cache")
-
-
-def run_cache_dir(out: str | Path | None, config: PipelineConfig) -> Path | None:
-    """The run cache a run with these settings uses: ``config.cache_dir``, else ``<out>.cache``;
-    None when ``cache_dir="none"`` or there is neither an output nor a cache folder."""
-    if config.cache_dir == "none" or (out is None and not config.cache_dir):
-        return None
-    return Path(config.cache_dir).expanduser() if config.cache_dir else default_cache_dir(out)
-
-
-#: What the pipeline writes into a run cache (:func:`remove_run_cache` deletes only these).
-CACHE_PARTS = ("priors", "pairs", "flow")
-
-
-def remove_run_cache(cache_root: Path) -> None:
-    """Delete the pipeline's parts of a run cache, then the folder itself if nothing else is in it
-    (a ``cache_dir`` given by the user may hold other files: those stay)."""
-    for part in CACHE_PARTS:
-        shutil.rmtree(cache_root / part, ignore_errors=True)
-    try:
-        cache_root.rmdir()
-    except OSError:
-        pass
-
-
-def trained_settings(model: str) -> dict[str, str]:
-    """What ``model`` was trained with, as far as known without loading it: ``{"prior": ...}`` for
-    the released names, ``{"prior": ..., "prior_input": ...}`` for the outputs of ``align3r train``
-    (``align3r.model.checkpoint.training_metadata``); ``{}`` otherwise."""
-    if not isinstance(model, str | os.PathLike):
-        return {}
-    if isinstance(model, str) and model in PRIOR_OF_MODEL:
-        return {"prior": PRIOR_OF_MODEL[model]}
-    from align3r.model.checkpoint import training_metadata
-
-    return training_metadata(model)
-
-
-def resolve_prior_name(model: str, prior: str, trained: Mapping[str, str] | None = None) -> str:
-    """``prior``, or for ``"auto"`` the prior ``model`` was trained with (:func:`trained_settings`;
-    Depth Pro when unknown)."""
-    if prior != "auto":
-        return prior
-    trained = trained_settings(model) if trained is None else trained
-    return trained.get("prior") or PRIOR_OF_MODEL.get(model, "depthpro")
-
-
-def _prior_family(prior: str) -> str | None:
-    """``depthpro`` / ``depthanything`` for prior names that compute or read one of them."""
-    name = prior.split(":", 1)[1].split(":")[0] if prior.startswith("official-cache:") else prior
-    for family in ("depthpro", "depthanything"):
-        if name == family or name.startswith(family + "-"):
-            return family
-    return None
-
-
-def resolve_prior_input(model: str, prior_input: str, prior: str = "auto", *, what: str = "model",
-                        trained: Mapping[str, str] | None = None, keys: tuple[str, str] = ("prior", "prior_input"),
-                        warn: bool = True) -> str:
-    """The prior representation to feed ``model``: ``prior_input``, or for ``"auto"`` the one it was
-    trained with (``"pointmap"`` when unknown). With ``warn``, logs a warning when an explicit
-    ``prior_input`` or ``prior`` contradicts what ``align3r train`` recorded for ``model`` (not for
-    the released names, whose other-prior runs are deliberate; ``keys``: the setting names to show)."""
-    trained = trained_settings(model) if trained is None else trained
-    recorded_input, recorded_prior = trained.get("prior_input"), trained.get("prior")
-    resolved = (recorded_input or "pointmap") if prior_input == "auto" else prior_input
-    if not warn or (isinstance(model, str) and model in PRIOR_OF_MODEL):
-        return resolved
-    if prior_input != "auto" and recorded_input and recorded_input != prior_input:
-        log.warning("%s=%s, but %s %s was fine-tuned with %s priors (recorded with the checkpoint): its "
-                    "predictions will be poor; leave %s unset (auto) to use %s", keys[1], prior_input, what,
-                    model, recorded_input, keys[1], recorded_input)
-    family = _prior_family(prior) if prior != "auto" else None
-    if recorded_prior and family and family != recorded_prior:
-        log.warning("%s=%s, but %s %s was fine-tuned with %s priors (recorded with the checkpoint); %s=auto uses "
-                    "%s", keys[0], prior, what, model, recorded_prior, keys[0], recorded_prior)
-    return resolved
-
-
-def effective_prior_input(config: PipelineConfig) -> str:
-    """``config.prior_input`` with ``"auto"`` resolved (:func:`resolve_prior_input`, no warnings)."""
-    if config.prior_input != "auto":
-        return config.prior_input
-    return trained_settings(config.model).get("prior_input") or "pointmap"
-
-
-def _concat_views(parts: list):
-    from align3r.io.views import Views
-
-    first = parts[0]
-    return Views(
-        rgb=torch.cat([p.rgb for p in parts]),
-        true_shape=torch.cat([p.true_shape for p in parts]),
-        prior_pts3d=None if first.prior_pts3d is None else torch.cat([p.prior_pts3d for p in parts]),
-        prior_repaired=None if first.prior_repaired is None else torch.cat([p.prior_repaired for p in parts]),
-        geometry=first.geometry,
-    )
-
-
-def mono_depth_in_view(prior, geometry) -> np.ndarray:
-    """(H, W) positive monocular depth at network resolution (disparity is inverted), resampled as
-    the prior input is; the scale-map alignment optimises a per-pixel scale over it."""
-    from align3r.priors.pointmap import match_prior_to_frame, pointmap_to_view, repair_depth
-
-    depth, _ = repair_depth(prior.depth, kind=prior.kind, max_invalid_fraction=1.0, what="depth prior")
-    depth, _ = match_prior_to_frame(depth, prior.focal_px, geometry.original_hw, what="depth prior")
-    if prior.kind == "disparity":
-        depth = 1.0 / np.maximum(depth, 1e-6 * float(depth.max()))
-    view = pointmap_to_view(np.repeat(depth[..., None], 3, axis=-1).astype(np.float32), geometry)[..., 0]
-    return np.maximum(view, 1e-6 * float(view.max()))
-
-
 def prepare_input(source, config: PipelineConfig, prior_source=None, *, need_mono_depth: bool = False,
                   timer: StageTimer | None = None) -> PreparedInput:
     """Decode and sample frames, compute their depth priors, build network views — in chunks, so
@@ -297,9 +182,12 @@ def prepare_input(source, config: PipelineConfig, prior_source=None, *, need_mon
 
     from align3r.io import iter_frames, make_views, probe
     from align3r.io.frames import expected_count
+    from align3r.io.views import Views
+    from align3r.priors.compatibility import effective_prior_input
+    from align3r.priors.mono_depth import mono_depth_in_view
 
     timer = timer or StageTimer()
-    prior_input = effective_prior_input(config)
+    prior_input = effective_prior_input(config.model, config.prior_input)
     chunk = 32
     stream = iter_frames(source, stride=config.stride, fps=config.fps, start=config.start,
                          max_frames=config.max_frames, folder_fps=config.folder_fps)
@@ -329,7 +217,7 @@ def prepare_input(source, config: PipelineConfig, prior_source=None, *, need_mon
         if need_mono_depth:
             if priors is None:
                 raise InputError("the scale-map alignment needs a depth prior (prior=none was given)")
-            mono.extend(mono_depth_in_view(p, part.geometry) for p in priors)
+            mono.append(mono_depth_in_view(priors, part.geometry))
         names.extend(f.name for f in batch)
         files.extend(f.path for f in batch if f.path is not None)
         prior_sources.extend(p.source for p in priors or ())
@@ -353,97 +241,14 @@ def prepare_input(source, config: PipelineConfig, prior_source=None, *, need_mon
     bar.close()
     # Decoding time = the whole loop minus the stages timed inside it.
     timer.seconds["decode"] = time.perf_counter() - t0 - timer.seconds.get("priors", 0) - timer.seconds.get("views", 0)
-    all_views = _concat_views(views)
     return PreparedInput(
-        views=all_views, names=names, indices=np.asarray(indices, dtype=np.int64),
+        views=Views.concat(views), names=names, indices=np.asarray(indices, dtype=np.int64),
         timestamps=None if any(t is None for t in stamps) else np.asarray(stamps, dtype=np.float64),
         original_frames=originals or None,
-        mono_depth=torch.from_numpy(np.stack(mono)).float() if need_mono_depth else None,
+        mono_depth=torch.cat(mono) if need_mono_depth else None,
         source=Path(source) if not isinstance(source, (list, tuple)) else Path(str(source[0])).parent,
         files=files, prior_sources=prior_sources,
     )
-
-
-def check_graph_name(name: str) -> None:
-    """``InputError`` now for a graph name :func:`build_graph` would refuse (any frame count)."""
-    from align3r.pairs import parse_graph_name
-
-    if name in GROUPED_GRAPHS:
-        return
-    try:
-        parse_graph_name(str(name))
-    except InputError as exc:
-        raise InputError(f"graph={name}: {exc}; or a grouped keyframe mode: {', '.join(GROUPED_GRAPHS)}") from None
-
-
-def build_graph(name: str, num_frames: int):
-    """A ``PairGraph`` (one alignment problem) or a ``GroupedGraph`` (long-video mode)."""
-    from align3r.pairs import make_graph, make_grouped_graph
-
-    if name in GROUPED_GRAPHS:
-        return make_grouped_graph(num_frames, variant=GROUPED_GRAPHS[name])
-    return make_graph(name, num_frames)
-
-
-def load_prior_source(config: PipelineConfig, device: torch.device, cache_root: Path | None):
-    """The depth-prior source the config names (cached under ``cache_root/priors``), or None."""
-    from align3r.priors import PriorCache, load_prior
-
-    name = resolve_prior_name(config.model, config.prior)
-    if name == "none":
-        return None
-    kwargs: dict[str, Any] = {"progress": config.progress}
-    if name in ("depthpro",) or name.startswith("depthanything"):
-        kwargs["device"] = device
-        if config.prior_model:
-            kwargs["model"] = config.prior_model
-    source = load_prior(name, **kwargs)
-    if cache_root is not None and getattr(source, "cacheable", False):
-        source = PriorCache(source, cache_root / "priors")
-    return source
-
-
-def flow_backend(config: PipelineConfig, device: torch.device):
-    """The flow backend the config names, weights loaded (missing RAFT weights offline raise
-    ``OfflineError`` here), or None for ``flow="none"``."""
-    if config.flow in (None, "none"):
-        return None
-    from align3r.flow import load_flow_backend
-
-    name = "raft-large" if config.flow == "raft" else config.flow
-    options: dict[str, Any] = {}
-    if name.startswith("raft"):
-        options = {"weights": config.flow_weights, "num_flow_updates": config.flow_iterations,
-                   "progress": config.progress}
-    return load_flow_backend(name, device=device, **options)
-
-
-def load_flow(config: PipelineConfig, device: torch.device, rgb: Tensor, cache_root: Path | None, backend=None):
-    """A callable ``PairGraph -> PairFlow`` (cached), or None for ``flow="none"``.
-
-    ``backend``: one already loaded by :func:`flow_backend` (default: loaded now)."""
-    from align3r.cache import ChunkCache
-    from align3r.flow.cached import CachedPairFlow
-
-    backend = flow_backend(config, device) if backend is None else backend
-    if backend is None:
-        return None
-    cache = ChunkCache(cache_root / "flow", "flow") if cache_root is not None else None
-    return CachedPairFlow(backend, rgb, cache=cache, device=device, progress=config.progress)
-
-
-def align_config(config: PipelineConfig):
-    from align3r.align import preset
-
-    return preset(config.align).replace(**dict(config.align_overrides))
-
-
-def known_intrinsics(config: PipelineConfig, views) -> Tensor | None:
-    if config.intrinsics is None:
-        return None
-    fx, fy, cx, cy = (float(v) for v in config.intrinsics)
-    k = torch.tensor([[fx, 0.0, cx], [0.0, fy, cy], [0.0, 0.0, 1.0]], dtype=torch.float32)
-    return views.to_network_intrinsics(k)
 
 
 @dataclass
@@ -470,68 +275,23 @@ def check_settings(config: PipelineConfig, source=None) -> None:
 
     A ``size`` other than 512 / 224 logs a warning with the view size it gives."""
     from align3r.export.writer import resolve_formats
-    from align3r.inference import resolve_precision
+    from align3r.inference import check_batch_size, resolve_precision
+    from align3r.io import probe
+    from align3r.io.frames import check_folder_fps
+    from align3r.io.view_geometry import check_network_size
+    from align3r.pairs import check_graph_name
     from align3r.priors.pointmap import check_prior_input
 
-    align_config(config)
+    config.align_config()
     resolve_formats(config.formats)
     check_graph_name(config.graph)
     if config.prior_input != "auto":
         check_prior_input(config.prior_input)
     resolve_precision(config.precision, torch.device("cpu"))
-    if config.batch_size != "auto" and (isinstance(config.batch_size, bool) or not isinstance(config.batch_size, int)
-                                        or config.batch_size < 1):
-        raise InputError(f"batch_size={config.batch_size}: expected a positive integer or auto")
-    if config.folder_fps is not None and not config.folder_fps > 0:
-        raise InputError(f"folder_fps={config.folder_fps}: expected a positive frame rate (or null)")
-    if source is None:
-        return
-    from align3r.io import probe
-    from align3r.io.view_geometry import compute_view_geometry
-
-    info = probe(source, folder_fps=config.folder_fps)  # unreadable / empty / non-video input fails here
-    h0, w0 = info.size
-    geometry = compute_view_geometry(h0, w0, config.size, crop=config.crop)  # a size the frames cannot take
-    if config.size not in (224, 512):
-        h, w = geometry.output_hw
-        log.warning("size=%s is not a resolution the released networks were trained at (512: long side 512, "
-                    "224: square): %dx%d frames become %dx%d views (long side %s, sides rounded down to "
-                    "multiples of 16)", config.size, w0, h0, w, h, config.size)
-
-
-@contextmanager
-def quiet_third_party(progress: bool) -> Iterator[None]:
-    """Without ``progress``, silence the progress bars of Hugging Face libraries (transformers'
-    "Loading weights", Hub downloads) while the block runs; their previous state is restored."""
-    if progress:
-        yield
-        return
-    restore = []
-    try:
-        from huggingface_hub.utils import (
-            are_progress_bars_disabled,
-            disable_progress_bars,
-            enable_progress_bars,
-        )
-
-        if not are_progress_bars_disabled():
-            disable_progress_bars()
-            restore.append(enable_progress_bars)
-    except ImportError:
-        pass
-    try:
-        from transformers.utils import logging as transformers_logging
-
-        if transformers_logging.is_progress_bar_enabled():
-            transformers_logging.disable_progress_bar()
-            restore.append(transformers_logging.enable_progress_bar)
-    except ImportError:
-        pass
-    try:
-        yield
-    finally:
-        for undo in restore:
-            undo()
+    check_batch_size(config.batch_size)
+    check_folder_fps(config.folder_fps)
+    if source is not None:  # unreadable / empty / non-video input, or a size its frames cannot take
+        check_network_size(*probe(source, folder_fps=config.folder_fps).size, config.size, crop=config.crop)
 
 
 def run_pipeline(source, *, out: str | Path | None = None, config: PipelineConfig | None = None,
@@ -542,45 +302,69 @@ def run_pipeline(source, *, out: str | Path | None = None, config: PipelineConfi
     Settings, the input and the output directory are checked before any weight is loaded; the
     run cache is created only once they pass."""
     from align3r.device import resolve_device
+    from align3r.export import ExportOptions, OriginalResolution, write_reconstruction
+    from align3r.export.manifest import checkpoint_entry, input_entries
     from align3r.export.writer import check_output_dir
+    from align3r.flow.backend import flow_backend
+    from align3r.flow.cached import load_pair_flow
     from align3r.model.load import load_model
+    from align3r.pairs import build_graph
+    from align3r.priors.compatibility import resolve_prior_settings
+    from align3r.priors.registry import load_prior_source
 
     config = (config or PipelineConfig()).replace(**settings)
-    # prior_input=auto -> what the network was fine-tuned with (recorded by align3r train); a
-    # contradicting explicit prior or prior_input is warned about
-    config = config.replace(prior_input=resolve_prior_input(config.model, config.prior_input, config.prior,
-                                                            warn=net is None))
-    if config.prior == "auto" and net is None and "prior" in trained_settings(config.model) \
-            and config.model not in PRIOR_OF_MODEL:
-        log.info("prior=auto: %s was fine-tuned with %s priors", config.model, resolve_prior_name(config.model, "auto"))
+    # "auto" -> what the network was fine-tuned with (recorded by align3r train); contradicting
+    # explicit settings are warned about. The manifest keeps prior="auto" as given.
+    prior_name, prior_input = resolve_prior_settings(config.model, config.prior, config.prior_input, warn=net is None)
+    config = config.replace(prior_input=prior_input)
     timer = StageTimer()
     device = resolve_device(config.device)
     if out is not None:  # a refused destination fails now, not after the run (and gets no cache)
         check_output_dir(out, overwrite=config.overwrite)
-    cache_root = run_cache_dir(out, config)
+    run_cache = RunCache.for_run(out, config.cache_dir)
     # bad preset, format, graph, ... or unreadable input fail before any heavy work
     check_settings(config, None if isinstance(source, (list, tuple)) else source)
-    aconf = align_config(config)
+    aconf = config.align_config()
 
-    with quiet_third_party(config.progress):
-        with timer("load"):
-            flow = flow_backend(config, device)  # missing RAFT weights fail before the priors, not after
-            checkpoint = None
-            if net is None:
-                net, checkpoint = load_model(config.model, device, with_source=True)
-            net = net.to(device).eval()
-            if prior_source is None and net.config.with_prior:
-                prior_source = load_prior_source(config, device, cache_root)
-        prepared = prepare_input(source, config, prior_source,
-                                 need_mono_depth=aconf.parametrisation == "scale_map", timer=timer)
-        rec, num_pairs = run_stages(prepared, net, config, device, cache_root, timer, flow)
+    with timer("load"):
+        # missing RAFT weights fail before the priors, not after
+        flow = flow_backend(config.flow, weights=config.flow_weights, iterations=config.flow_iterations,
+                            device=device, progress=config.progress)
+        checkpoint = None
+        if net is None:
+            net, checkpoint = load_model(config.model, device, with_source=True)
+        net = net.to(device).eval()
+        if prior_source is None and net.config.with_prior:
+            prior_source = load_prior_source(prior_name, model=config.prior_model, device=device,
+                                             progress=config.progress)
+            if prior_source is not None and run_cache is not None:
+                prior_source = run_cache.priors(prior_source)
+    prepared = prepare_input(source, config, prior_source,
+                             need_mono_depth=aconf.parametrisation == "scale_map", timer=timer)
+    views = prepared.views
+    flow_fn = load_pair_flow(config.flow, views.rgb, device=device, cache=None if run_cache is None else run_cache.flow,
+                             progress=config.progress, backend=flow)
+    rec, num_pairs = align_views(views, net, build_graph(config.graph, len(views)), aconf, device=device,
+                                 precision=config.precision, batch_size=config.batch_size, flow_fn=flow_fn,
+                                 run_cache=run_cache, mono_depth=prepared.mono_depth,
+                                 known_intrinsics=config.network_intrinsics(views), timer=timer,
+                                 progress=config.progress)
     written = None
     if out is not None:
         with timer("export"):
-            inputs = [*input_entries(prepared), checkpoint_entry(net, checkpoint)]
-            written = write_outputs(out, rec, prepared, config, timer, inputs)
-    if cache_root is not None and not config.keep_cache:  # only after success: a failed run resumes
-        remove_run_cache(cache_root)
+            frames = None if prepared.original_frames is None else np.stack(prepared.original_frames)
+            inputs = [*input_entries(prepared.source, prepared.files, prepared.prior_sources),
+                      checkpoint_entry(net, checkpoint)]
+            recorded = {"pipeline": config.to_dict(), "align": asdict(aconf), "frame_indices": prepared.indices.tolist()}
+            written = write_reconstruction(
+                out, rec, rgb=views.rgb, names=prepared.names,
+                timestamps=None if prepared.timestamps is None else prepared.timestamps.tolist(),
+                original=OriginalResolution.from_view_geometry(views.geometry, frames=frames),
+                manifest={"inputs": inputs, "settings": recorded, "timings": dict(timer.seconds)},
+                formats=config.formats, overwrite=config.overwrite, options=ExportOptions(min_conf=config.min_conf),
+                progress=config.progress)
+    if run_cache is not None and not config.keep_cache:  # only after success: a failed run resumes
+        run_cache.remove()
     result = PipelineResult(rec, prepared, dict(timer.seconds), num_pairs, written)
     log.info("align3r: %s", result.summary())
     return result
@@ -605,21 +389,8 @@ def reconstruct(source, *, out: str | Path | None = None, config: PipelineConfig
     return run_pipeline(source, out=out, config=config, net=net, **settings).reconstruction
 
 
-def run_stages(prepared: PreparedInput, net, config: PipelineConfig, device: torch.device,
-               cache_root: Path | None, timer: StageTimer, flow=None) -> tuple[Reconstruction, int]:
-    """Pairs → inference → flow → alignment for prepared input; returns (reconstruction, pairs run).
-
-    ``flow``: the flow backend (:func:`flow_backend`), loaded now when None."""
-    views = prepared.views
-    return align_views(views, net, build_graph(config.graph, len(views)), align_config(config), device=device,
-                       precision=config.precision, batch_size=config.batch_size,
-                       flow_fn=load_flow(config, device, views.rgb, cache_root, flow), cache_root=cache_root,
-                       mono_depth=prepared.mono_depth, known_intrinsics=known_intrinsics(config, views),
-                       timer=timer, progress=config.progress)
-
-
 def align_views(views, net, graph, aconf, *, device: torch.device, precision: str = "auto",
-                batch_size: int | str = "auto", flow_fn=None, cache_root: Path | None = None,
+                batch_size: int | str = "auto", flow_fn=None, run_cache: RunCache | None = None,
                 mono_depth: Tensor | None = None, known_intrinsics: Tensor | None = None, fit_scale: bool = True,
                 timer: StageTimer | None = None, progress: bool = True) -> tuple[Reconstruction, int]:
     """Inference, flow and alignment of ``views`` over a built graph.
@@ -630,8 +401,9 @@ def align_views(views, net, graph, aconf, *, device: torch.device, precision: st
         graph: a ``PairGraph`` (one alignment problem) or a ``GroupedGraph`` (keyframes, then
             clips fitted onto them: the long-video mode).
         aconf: ``AlignConfig``.
-        flow_fn: ``PairGraph -> PairFlow`` (:func:`load_flow`), or None without the flow term.
-        cache_root: run cache folder for the predictions, or None.
+        flow_fn: ``PairGraph -> PairFlow`` (``align3r.flow.cached.load_pair_flow``), or None without
+            the flow term.
+        run_cache: the run cache (its ``pairs`` store keeps the predictions), or None.
         mono_depth: (N, H, W) for ``parametrisation="scale_map"``.
         known_intrinsics: (3, 3) or (N, 3, 3) at network resolution.
         fit_scale: grouped mode only — map clips by a Sim(3) (True) or rigidly (official).
@@ -640,14 +412,13 @@ def align_views(views, net, graph, aconf, *, device: torch.device, precision: st
         (``Reconstruction``, pairs run through the network).
     """
     from align3r.align import align, align_grouped
-    from align3r.cache import ChunkCache
     from align3r.inference import PairPredictor
     from align3r.pairs import PairGraph
 
     timer = timer or StageTimer()
-    cache = ChunkCache(cache_root / "pairs", "pairs") if cache_root is not None else None
     predictor = PairPredictor(net, views.img, views.true_shape, views.prior_pts3d if net.config.with_prior else None,
-                              device=device, precision=precision, batch_size=batch_size, cache=cache,
+                              device=device, precision=precision, batch_size=batch_size,
+                              cache=None if run_cache is None else run_cache.pairs,
                               progress=progress)
     mono = mono_depth.to(device) if mono_depth is not None else None
     pairs_run = 0
@@ -677,48 +448,3 @@ def align_views(views, net, graph, aconf, *, device: torch.device, precision: st
     inner = timer.seconds.get("inference", 0.0) + timer.seconds.get("flow", 0.0) - before
     timer.seconds["align"] = timer.seconds.get("align", 0.0) + time.perf_counter() - t0 - inner
     return rec, pairs_run
-
-
-def input_entries(prepared: PreparedInput) -> list[dict[str, Any]]:
-    """``manifest.json`` inputs read by the run, each ``{"role", "path", "bytes", "sha256"}``: the
-    video or every frame file read, then every depth-prior file read (external priors) or
-    ``{"role": "depth_prior_model", "source"}`` for a prior model."""
-    from align3r.export.manifest import describe_inputs
-
-    video = [] if prepared.files else [prepared.source]
-    entries = [{"role": "video", **d} for d in describe_inputs(video)]
-    entries += [{"role": "frame", **d} for d in describe_inputs(prepared.files)]
-    sources = list(dict.fromkeys(prepared.prior_sources))  # unique, in frame order
-    files = [s for s in sources if Path(s).is_file()]
-    entries += [{"role": "depth_prior", **d} for d in describe_inputs(files)]
-    entries += [{"role": "depth_prior_model", "source": s} for s in sources if s not in files]
-    return entries
-
-
-def checkpoint_entry(net, checkpoint: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """The manifest's entry for the network: where it was read from (``load_model(..., with_source=True)``; unknown
-    for a network passed in) and a fingerprint of its weights (a checkpoint is GBs: not hashed whole)."""
-    from align3r.cache import module_fingerprint
-
-    return {"role": "checkpoint", **(checkpoint or {}), "weights_fingerprint": module_fingerprint(net)}
-
-
-def write_outputs(out: str | Path, rec: Reconstruction, prepared: PreparedInput, config: PipelineConfig,
-                  timer: StageTimer, inputs: list[dict[str, Any]] | None = None) -> Path:
-    """Export ``rec`` to ``out`` with the manifest's inputs (default :func:`input_entries`),
-    settings and timings."""
-    from align3r.export import ExportOptions, OriginalResolution, write_reconstruction
-
-    frames = None if prepared.original_frames is None else np.stack(prepared.original_frames)
-    original = OriginalResolution.from_view_geometry(prepared.views.geometry, frames=frames)
-    manifest: Mapping[str, Any] = {
-        "inputs": input_entries(prepared) if inputs is None else inputs,
-        "settings": {"pipeline": config.to_dict(), "align": asdict(align_config(config)),
-                     "frame_indices": prepared.indices.tolist()},
-        "timings": dict(timer.seconds),
-    }
-    return write_reconstruction(out, rec, rgb=prepared.views.rgb, names=prepared.names,
-                                timestamps=None if prepared.timestamps is None else prepared.timestamps.tolist(),
-                                original=original, manifest=manifest, formats=config.formats,
-                                overwrite=config.overwrite, options=ExportOptions(min_conf=config.min_conf),
-                                progress=config.progress)

@@ -36,6 +36,40 @@ def data_dir() -> Path:
     return DATA
 
 
+@pytest.fixture(scope="session")
+def tiny_net_dir(tmp_path_factory) -> Path:
+    """A small Align3R (prior branch, linear head) in our config + safetensors format."""
+    from align3r.model import Align3RConfig, Align3RNet
+
+    torch.manual_seed(0)
+    cfg = Align3RConfig(enc_embed_dim=64, enc_depth=2, enc_num_heads=2, dec_embed_dim=64, dec_depth=4,
+                        dec_num_heads=2, head_type="linear")
+    net = Align3RNet(cfg)
+    with torch.no_grad():  # untrained heads put half the points behind the camera: bias z forward
+        for head in (net.downstream_head1, net.downstream_head2):
+            head.proj.weight.mul_(0.2)
+            head.proj.bias[2 * 256:3 * 256] = 1.5  # channel-major (x, y, z, conf) x 16², then pixel shuffle
+            head.proj.bias[3 * 256:] = 1.5  # confidence 1 + e^1.5 ≈ 5.5, above the clouds' threshold 3
+    folder = tmp_path_factory.mktemp("tiny_net")
+    net.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def finetuned_net_dir(tiny_net_dir, tmp_path_factory) -> Path:
+    """``<run>/final_model`` as `align3r train` writes it for a Depth Anything, depth-map fine-tune
+    of the tiny network: its ``config.json`` records ``{"prior": "depthanything", "prior_input":
+    "depthmap"}``."""
+    from align3r.model.checkpoints.read import read_checkpoint
+    from align3r.model.checkpoints.write import write_checkpoint
+
+    loaded = read_checkpoint(tiny_net_dir)
+    folder = tmp_path_factory.mktemp("run") / "final_model"
+    write_checkpoint(loaded.config, loaded.state_dict, folder,
+                     metadata={"prior": "depthanything", "prior_input": "depthmap"})
+    return folder
+
+
 @pytest.fixture(autouse=True)
 def _offline_hub(monkeypatch, tmp_path_factory):
     """Tests never touch the network: the Hub is offline and its cache is private."""

@@ -97,6 +97,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from align3r.commands._logging import quiet_third_party
     from align3r.pipeline import PipelineConfig, run_pipeline
 
     device = resolve(args.device)
@@ -110,8 +111,9 @@ def run(args: argparse.Namespace) -> int:
         net, prior = build(args.scale, device, progress=not args.quiet)
         with tempfile.TemporaryDirectory() as tmp:
             t0 = time.perf_counter()
-            result = run_pipeline(args.source, out=Path(tmp) / "out" if args.export else None, config=config,
-                                  net=net, prior_source=prior)
+            with quiet_third_party(not args.quiet):
+                result = run_pipeline(args.source, out=Path(tmp) / "out" if args.export else None,
+                                      config=config, net=net, prior_source=prior)
             total = time.perf_counter() - t0
     except InputError as exc:
         raise InputError(_in_bench_terms(str(exc))) from None

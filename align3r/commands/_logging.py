@@ -1,8 +1,11 @@
-"""Logging set-up of the commands: every message printed once."""
+"""Logging set-up of the commands: every message printed once, and third-party progress bars off
+with ``--quiet``."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 
 class _NotPrintedElsewhere(logging.Filter):
@@ -31,3 +34,38 @@ def setup_logging(level: int, fmt: str) -> None:
     for handler in root.handlers:
         if handler not in before:
             handler.addFilter(_NotPrintedElsewhere())
+
+
+@contextmanager
+def quiet_third_party(progress: bool) -> Iterator[None]:
+    """Without ``progress``, silence the progress bars of Hugging Face libraries (transformers'
+    "Loading weights", Hub downloads) while the block runs; their previous state is restored."""
+    if progress:
+        yield
+        return
+    restore = []
+    try:
+        from huggingface_hub.utils import (
+            are_progress_bars_disabled,
+            disable_progress_bars,
+            enable_progress_bars,
+        )
+
+        if not are_progress_bars_disabled():
+            disable_progress_bars()
+            restore.append(enable_progress_bars)
+    except ImportError:
+        pass
+    try:
+        from transformers.utils import logging as transformers_logging
+
+        if transformers_logging.is_progress_bar_enabled():
+            transformers_logging.disable_progress_bar()
+            restore.append(transformers_logging.enable_progress_bar)
+    except ImportError:
+        pass
+    try:
+        yield
+    finally:
+        for undo in restore:
+            undo()

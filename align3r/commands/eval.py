@@ -30,7 +30,7 @@ The data layout and the command for every table: docs/reproducing.md.
 
 EXTRA_ARGS = "overrides"  # key=value overrides may also follow the options
 
-log = logging.getLogger("align3r.eval")
+log = logging.getLogger(__name__)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -200,7 +200,7 @@ def model_label(model: str) -> str:
 def single_plan(cfg, args):
     """The one-row table of ``align3r eval depth|pose``."""
     from align3r.eval.tables import table_from_dict
-    from align3r.pipeline import resolve_prior_input, trained_settings
+    from align3r.priors.compatibility import resolve_prior_input, trained_settings
 
     trained = trained_settings(args.model)
     prior = _resolve_prior(args.model, args.prior, trained)
@@ -223,7 +223,7 @@ def _resolve_prior(model: str, prior: str, trained: dict | None = None) -> str:
     """``--prior``, or for ``auto`` the prior the model was trained with (released names; what
     ``align3r train`` recorded for its outputs), saying which it chose and why (another local
     checkpoint's prior is not known: Depth Pro is assumed)."""
-    from align3r.pipeline import PRIOR_OF_MODEL, resolve_prior_name, trained_settings
+    from align3r.priors.compatibility import PRIOR_OF_MODEL, resolve_prior_name, trained_settings
 
     trained = trained_settings(model) if trained is None else trained
     name = resolve_prior_name(model, prior, trained)
@@ -388,8 +388,8 @@ def execute(spec, plan, cfg, *, aggregate_only: bool = False, quiet: bool = Fals
         Shard,
         aggregate_experiment,
         plan_experiment,
-        resolve_device,
         run_sequences,
+        shard_device,
         wait_for_results,
     )
     from align3r.eval.tables import write_table
@@ -402,7 +402,7 @@ def execute(spec, plan, cfg, *, aggregate_only: bool = False, quiet: bool = Fals
         if unset:
             raise InputError(f"row(s) {unset} of table {spec.name} name no network; pass one with "
                              f"rows.<row>.settings.model=<checkpoint> (or model=<checkpoint> for every row)")
-        device = resolve_device(runtime.device, shard)
+        device = shard_device(runtime.device, shard)
         networks, priors = NetworkCache(device), PriorModels(runtime, device)
         # One list of every sequence of the table, grouped by network so that each process loads
         # every network once; rank r takes items r, r + W, ... of it (balanced across datasets).

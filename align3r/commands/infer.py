@@ -91,8 +91,9 @@ def pipeline_config(cfg):
 def run(args: argparse.Namespace) -> int:
     from omegaconf import OmegaConf
 
-    from align3r.commands._logging import setup_logging
-    from align3r.pipeline import run_cache_dir, run_pipeline
+    from align3r.cache import RunCache
+    from align3r.commands._logging import quiet_third_party, setup_logging
+    from align3r.pipeline import run_pipeline
 
     cfg = compose(args.overrides, args.config_dir)
     if args.print_config:
@@ -102,14 +103,16 @@ def run(args: argparse.Namespace) -> int:
     if args.quiet:
         config = config.replace(progress=False)
     # warnings on stderr, each once (huggingface_hub prints its own: not repeated by the root handler);
-    # --quiet also silences transformers' / the Hub's progress bars (run_pipeline with progress=False)
+    # --quiet also silences transformers' / the Hub's progress bars
     setup_logging(logging.WARNING, "%(levelname)s %(name)s: %(message)s")
-    cache = run_cache_dir(args.out, config)
+    cache = RunCache.for_run(args.out, config.cache_dir)
     try:
-        result = run_pipeline(args.source, out=args.out, config=config)
+        with quiet_third_party(config.progress):
+            result = run_pipeline(args.source, out=args.out, config=config)
     except KeyboardInterrupt:
-        if cache is not None and cache.is_dir():
-            print(f"interrupted; run the same command again to resume from the run cache {cache}", file=sys.stderr)
+        if cache is not None and cache.exists():
+            print(f"interrupted; run the same command again to resume from the run cache {cache.root}",
+                  file=sys.stderr)
             return 130
         raise
     print(f"align3r infer: {result.summary()}", file=sys.stdout)

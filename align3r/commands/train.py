@@ -30,7 +30,7 @@ examples:
   align3r train --config my_configs/mine.yaml data_root=/data
 """
 
-log = logging.getLogger("align3r.train")
+log = logging.getLogger(__name__)
 
 #: Changing these on resume does not change what is learned: listed at info level, not warned about.
 RUN_CONTROL_KEYS = ("train.max_steps", "train.save_every_steps", "train.num_workers", "train.progress",

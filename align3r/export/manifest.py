@@ -1,7 +1,8 @@
 """``manifest.json``: what was run on what, with which versions, how long it took, what was written.
 
-The caller (the pipeline) supplies ``inputs``, ``settings`` and ``timings``; the writer adds the
-format version, library versions, frames, depth encoding and the list of files.
+The caller (the pipeline) supplies ``inputs`` (:func:`input_entries`, :func:`checkpoint_entry`),
+``settings`` and ``timings``; the writer adds the format version, library versions, frames, depth
+encoding and the list of files.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ import json
 import math
 import os
 import platform
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -42,6 +44,32 @@ def describe_inputs(paths: Iterable[str | os.PathLike]) -> list[dict]:
         for f in files:
             out.append({"path": str(f), "bytes": f.stat().st_size, "sha256": file_sha256(f)})
     return out
+
+
+def input_entries(source: str | os.PathLike, files: Sequence[str | os.PathLike],
+                  prior_sources: Sequence[str] = ()) -> list[dict[str, Any]]:
+    """The ``inputs`` a run read, each ``{"role", "path", "bytes", "sha256"}``: the video ``source``
+    or, when ``files`` (the frame files read) is not empty, every frame file; then every depth-prior
+    file read (external priors) or ``{"role": "depth_prior_model", "source"}`` for a prior model.
+
+    ``prior_sources``: per frame, what produced its depth prior (``DepthPrior.source``)."""
+    video = [] if files else [source]
+    entries = [{"role": "video", **d} for d in describe_inputs(video)]
+    entries += [{"role": "frame", **d} for d in describe_inputs(files)]
+    sources = list(dict.fromkeys(prior_sources))  # unique, in frame order
+    prior_files = [s for s in sources if Path(s).is_file()]
+    entries += [{"role": "depth_prior", **d} for d in describe_inputs(prior_files)]
+    entries += [{"role": "depth_prior_model", "source": s} for s in sources if s not in prior_files]
+    return entries
+
+
+def checkpoint_entry(net, checkpoint: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The ``inputs`` entry of the network: where it was read from (``{"path", "kind"}`` of
+    ``align3r.load_model(..., with_source=True)``; unknown for a network passed in) and a
+    fingerprint of its weights (a checkpoint is GBs: not hashed whole)."""
+    from align3r.cache import module_fingerprint
+
+    return {"role": "checkpoint", **(checkpoint or {}), "weights_fingerprint": module_fingerprint(net)}
 
 
 @functools.lru_cache(maxsize=1)

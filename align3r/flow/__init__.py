@@ -5,7 +5,7 @@ DIS (``"dis"``, weight-free, CPU). The result, :class:`PairFlow`, feeds the self
 the flow loss of the global alignment.
 """
 
-from align3r.flow.backend import BACKEND_NAMES, FlowBackend, load_flow_backend
+from align3r.flow.backend import BACKEND_NAMES, FlowBackend, flow_backend, load_flow_backend
 from align3r.flow.compute import compute_pair_flow
 from align3r.flow.consistency import forward_backward_residual, forward_backward_valid, lands_inside
 from align3r.flow.types import PairFlow
@@ -15,6 +15,7 @@ __all__ = [
     "FlowBackend",
     "PairFlow",
     "compute_pair_flow",
+    "flow_backend",
     "forward_backward_residual",
     "forward_backward_valid",
     "lands_inside",

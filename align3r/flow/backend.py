@@ -59,6 +59,27 @@ def load_flow_backend(name: str = "raft", *, device: torch.device | str | None =
                      f"(or 'raft' for raft-large)")
 
 
+def flow_backend(name: str | None, *, weights: str | None = "DEFAULT", iterations: int = 20,
+                 device: torch.device | str | None = None, progress: bool = True) -> FlowBackend | None:
+    """The backend a ``flow`` setting names, weights loaded (missing RAFT weights offline raise
+    ``OfflineError`` here), or None for ``"none"``.
+
+    Args:
+        name: ``"raft"`` / ``"raft-large"``, ``"raft-small"``, ``"dis"`` or ``"none"`` (None too).
+        weights: RAFT weights (``"DEFAULT"``, a local ``.pth``, None for random weights).
+        iterations: RAFT refinement iterations (the reference: 20).
+        device: where RAFT runs.
+        progress: the download bar of RAFT weights.
+    """
+    if name in (None, "none"):
+        return None
+    canonical = BACKEND_ALIASES.get(name, name)
+    options: dict = {}
+    if canonical.startswith("raft"):
+        options = {"weights": weights, "num_flow_updates": iterations, "progress": progress}
+    return load_flow_backend(canonical, device=device, **options)
+
+
 def _check_options(name: str, factory: Callable, options: dict) -> None:
     accepted = [p for p in inspect.signature(factory).parameters if p not in ("self", "cls", "variant", "device")]
     unknown = sorted(set(options) - set(accepted))

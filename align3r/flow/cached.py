@@ -2,7 +2,8 @@
 
 ``CachedPairFlow`` is a callable ``PairGraph -> PairFlow`` over one video's frames: edges are
 split into fixed-size chunks, each chunk's flows are looked up in a ``ChunkCache`` and computed
-with :func:`compute_pair_flow` only when missing.
+with :func:`compute_pair_flow` only when missing (``ChunkCache.load_or_compute``).
+:func:`load_pair_flow` builds one from the flow settings of ``align3r infer`` / ``align3r eval``.
 """
 
 from __future__ import annotations
@@ -10,8 +11,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from align3r.cache import ChunkCache, chunk_key, content_hashes, edge_chunks, module_fingerprint
-from align3r.flow.backend import FlowBackend
+from align3r.cache import ChunkCache, content_hashes, module_fingerprint
+from align3r.flow.backend import FlowBackend, flow_backend
 from align3r.flow.compute import compute_pair_flow
 from align3r.flow.types import PairFlow
 from align3r.pairs import PairGraph
@@ -65,13 +66,26 @@ class CachedPairFlow:
         else:
             if self._hashes is None:
                 self._hashes = content_hashes(self.rgb)
-            parts = []
-            for chunk in edge_chunks(edges):
-                key = chunk_key(self._namespace, chunk, self._hashes)
-                part = self.cache.load(key, device=self.device)
-                if part is None:
-                    part = self._compute(chunk)
-                    self.cache.save(key, part)
-                parts.append(part)
+            parts = self.cache.load_or_compute(self._namespace, edges, self._hashes,
+                                               lambda chunks: map(self._compute, chunks), device=self.device)
         merged = {name: torch.cat([p[name] for p in parts]) for name in _FIELDS}
         return PairFlow(edges=edges.to(self.device), **merged)
+
+
+def load_pair_flow(name: str | None, rgb: Tensor, *, weights: str | None = "DEFAULT", iterations: int = 20,
+                   device: torch.device | str | None = None, cache: ChunkCache | None = None, progress: bool = True,
+                   backend: FlowBackend | None = None) -> CachedPairFlow | None:
+    """A callable ``PairGraph -> PairFlow`` over the frames ``rgb`` (cached in ``cache`` when given),
+    or None for ``name="none"``.
+
+    Args:
+        name, weights, iterations: the flow settings (:func:`~align3r.flow.backend.flow_backend`).
+        rgb: (N, H, W, 3) uint8 frames at network resolution.
+        device: where the flow runs and is returned.
+        backend: the backend already loaded by ``flow_backend`` (default: loaded now).
+    """
+    if backend is None:
+        backend = flow_backend(name, weights=weights, iterations=iterations, device=device, progress=progress)
+    if backend is None:
+        return None
+    return CachedPairFlow(backend, rgb, cache=cache, device=device, progress=progress)

@@ -123,6 +123,12 @@ def probe(source, *, folder_fps: float | None = None) -> SourceInfo:
     return SourceInfo(path, kind, len(images), folder_fps, upright_size(images[0]))
 
 
+def check_folder_fps(folder_fps: float | None) -> None:
+    """``InputError`` unless ``folder_fps`` (an image folder's frame rate) is positive or None."""
+    if folder_fps is not None and not folder_fps > 0:
+        raise InputError(f"folder_fps={folder_fps}: expected a positive frame rate (or null)")
+
+
 def _check_sampling(stride: int, fps: float | None, start: int, max_frames: int | None,
                     min_frames: int) -> None:
     if int(stride) != stride or stride < 1:

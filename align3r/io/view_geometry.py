@@ -15,9 +15,12 @@ as x = u + 0.5.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from align3r.errors import InputError
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -98,3 +101,16 @@ def compute_view_geometry(height: int, width: int, size: int = 512, *, crop: boo
         box = (cx - halfw, cy - halfh, cx + halfw, cy + halfh)
         return ViewGeometry((h0, w0), (h1, w1), box, (2 * halfh, 2 * halfw), shrink, True)
     return ViewGeometry((h0, w0), (h1, w1), (0, 0, w1, h1), (2 * halfh, 2 * halfw), shrink, False)
+
+
+def check_network_size(height: int, width: int, size: int, *, crop: bool = True) -> ViewGeometry:
+    """:func:`compute_view_geometry` for an H×W frame (``InputError`` for a size the frame cannot
+    take), logging a warning with the view size when ``size`` is neither 512 nor 224 (the
+    resolutions the released networks were trained at)."""
+    geometry = compute_view_geometry(height, width, size, crop=crop)
+    if size not in (224, 512):
+        h, w = geometry.output_hw
+        log.warning("size=%s is not a resolution the released networks were trained at (512: long side 512, "
+                    "224: square): %dx%d frames become %dx%d views (long side %s, sides rounded down to "
+                    "multiples of 16)", size, width, height, w, h, size)
+    return geometry

@@ -79,6 +79,19 @@ class Views:
             prior_repaired=None if self.prior_repaired is None else self.prior_repaired[index],
         )
 
+    @classmethod
+    def concat(cls, parts: Sequence[Views]) -> Views:
+        """The views of ``parts`` one after the other (e.g. the chunks of a long video); all share
+        the first part's geometry and have priors or not as it does."""
+        first = parts[0]
+        return cls(
+            rgb=torch.cat([p.rgb for p in parts]),
+            true_shape=torch.cat([p.true_shape for p in parts]),
+            prior_pts3d=None if first.prior_pts3d is None else torch.cat([p.prior_pts3d for p in parts]),
+            prior_repaired=None if first.prior_repaired is None else torch.cat([p.prior_repaired for p in parts]),
+            geometry=first.geometry,
+        )
+
     # ---- mapping between network pixels and the original frame --------------------------------
 
     def to_original_intrinsics(self, intrinsics: Tensor) -> Tensor:

@@ -27,7 +27,9 @@ SOURCE_TREE_CHECKPOINTS = Path(__file__).resolve().parents[2] / "checkpoints"
 @dataclass(frozen=True)
 class ReleasedCheckpoint:
     """One released network: its Hub repo (``config.json`` + ``model.safetensors``), the official
-    ``.pth`` file name users download by hand, and whether it has the Align3R prior branch."""
+    ``.pth`` file name users download by hand, whether it has the Align3R prior branch, and the
+    depth prior it was trained with (``"none"`` without a prior branch; ``prior="auto"`` picks it,
+    ``align3r.priors.compatibility``)."""
 
     name: str
     repo_id: str
@@ -35,6 +37,7 @@ class ReleasedCheckpoint:
     with_prior: bool
     description: str
     download_hint: str
+    prior: str = "none"
 
     @property
     def repo_name(self) -> str:
@@ -45,11 +48,11 @@ REGISTRY: dict[str, ReleasedCheckpoint] = {c.name: c for c in (
     ReleasedCheckpoint(
         "align3r-depthpro", "cyun9286/Align3R_DepthPro_ViTLarge_BaseDecoder_512_dpt", "align3r_depthpro.pth",
         True, "Align3R fine-tuned with Depth Pro priors (paper's main model), 512 DPT",
-        "Hub repo, or the Google Drive link in the Align3R README (jiah-cloud/Align3R)"),
+        "Hub repo, or the Google Drive link in the Align3R README (jiah-cloud/Align3R)", prior="depthpro"),
     ReleasedCheckpoint(
         "align3r-depthanything", "cyun9286/Align3R_DepthAnythingV2_ViTLarge_BaseDecoder_512_dpt",
         "align3r_depthanything.pth", True, "Align3R fine-tuned with Depth Anything V2 priors, 512 DPT",
-        "Hub repo, or the Google Drive link in the Align3R README (jiah-cloud/Align3R)"),
+        "Hub repo, or the Google Drive link in the Align3R README (jiah-cloud/Align3R)", prior="depthanything"),
     ReleasedCheckpoint(
         "dust3r-512-dpt", "naver/DUSt3R_ViTLarge_BaseDecoder_512_dpt", "DUSt3R_ViTLarge_BaseDecoder_512_dpt.pth",
         False, "DUSt3R 512 DPT (Align3R's initialisation)",

@@ -16,7 +16,10 @@ from align3r.priors.types import DepthPrior
 _LAZY = {
     "PriorSource": "align3r.priors.base",
     "load_prior": "align3r.priors.registry",
-    "PRIOR_NAMES": "align3r.priors.registry",
+    "PRIOR_NAME_FORMS": "align3r.priors.registry",
+    "parse_prior_name": "align3r.priors.registry",
+    "load_prior_source": "align3r.priors.registry",
+    "mono_depth_in_view": "align3r.priors.mono_depth",
     "DepthProPrior": "align3r.priors.depth_pro",
     "DEPTH_PRO_HUB_ID": "align3r.priors.depth_pro",
     "DepthAnythingPrior": "align3r.priors.depth_anything",
@@ -27,7 +30,7 @@ _LAZY = {
     "official_cache_path": "align3r.priors.official_cache",
     "write_official_cache": "align3r.priors.official_cache",
     "PriorCache": "align3r.priors.cache",
-    "default_cache_dir": "align3r.priors.cache",
+    "user_prior_cache_dir": "align3r.priors.cache",
 }
 
 __all__ = ["DepthPrior", *_LAZY]

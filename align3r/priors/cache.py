@@ -8,14 +8,13 @@ is a different key and is recomputed, and an unchanged one is read back. Only th
 computed, batched, by the wrapped prior (which loads its weights only then).
 
 Files are written to a temporary name in the same folder and renamed over the target
-(``os.replace``), so a reader never sees a half-written file; a file that is unreadable anyway
+(``align3r.atomic.atomic_path``, as every cache), so a reader never sees a half-written file; a file that is unreadable anyway
 (truncated by a crash, bad CRC, wrong shape or identity) counts as a miss and is rewritten.
 Values are stored uncompressed (float32 depth compresses poorly; reading stays fast).
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import zipfile
@@ -26,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from align3r.atomic import atomic_path
+from align3r.cache import digest
 from align3r.priors.base import PriorSource, check_focals, check_image, check_names
 from align3r.priors.types import DepthPrior
 
@@ -34,7 +34,7 @@ logger = logging.getLogger(__name__)
 CACHE_FORMAT = "align3r-prior-cache-v1"
 
 
-def default_cache_dir() -> Path:
+def user_prior_cache_dir() -> Path:
     """``$ALIGN3R_CACHE_DIR/priors`` or ``~/.cache/align3r/priors``."""
     base = os.environ.get("ALIGN3R_CACHE_DIR")
     return (Path(base).expanduser() if base else Path.home() / ".cache" / "align3r") / "priors"
@@ -51,11 +51,8 @@ class CacheStats:
 
 def cache_key(identity: str, image: np.ndarray, focal_px: float | None) -> str:
     """Hex key of one frame's prior: the source identity, the given focal and the pixels."""
-    digest = hashlib.blake2b(digest_size=20)
-    digest.update(f"{CACHE_FORMAT}\0{identity}\0{'none' if focal_px is None else float(focal_px).hex()}\0"
-                  f"{image.shape}\0{image.dtype}\0".encode())
-    digest.update(np.ascontiguousarray(image).data)
-    return digest.hexdigest()
+    return digest(f"{CACHE_FORMAT}\0{identity}\0{'none' if focal_px is None else float(focal_px).hex()}\0"
+                  f"{image.shape}\0{image.dtype}\0", np.ascontiguousarray(image).data)
 
 
 class PriorCache(PriorSource):
@@ -66,7 +63,7 @@ class PriorCache(PriorSource):
 
     Args:
         prior: the source to cache.
-        root: cache folder (created when needed); see :func:`default_cache_dir`.
+        root: cache folder (created when needed); see :func:`user_prior_cache_dir`.
         chunk_size: frames looked up and computed together; bounds memory on long videos.
     """
 
@@ -74,7 +71,7 @@ class PriorCache(PriorSource):
 
     def __init__(self, prior: PriorSource, root: str | Path | None = None, *, chunk_size: int = 32) -> None:
         self.prior = prior
-        self.root = Path(root).expanduser() if root is not None else default_cache_dir()
+        self.root = Path(root).expanduser() if root is not None else user_prior_cache_dir()
         self.chunk_size = max(1, int(chunk_size))
         self.name = prior.name
         self.stats = CacheStats()

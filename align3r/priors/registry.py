@@ -1,16 +1,73 @@
-"""``load_prior(name)``: every prior source by the name users type (CLI, configs)."""
+"""``load_prior(name)``: every prior source by the name users type (CLI, configs), and the one
+parser of those names (:func:`parse_prior_name`)."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
 
 from align3r.errors import InputError
 from align3r.priors.base import PriorSource
 
-PRIOR_NAMES = (
+#: The forms of a prior name :func:`load_prior` accepts (for messages and help texts).
+PRIOR_NAME_FORMS = (
     "depthpro",
     "depthanything (= depthanything-large), depthanything-small, depthanything-base",
     "external:<folder>",
     "official-cache:<depthpro|depthanything>[:<folder>]",
 )
+
+#: The monocular depth networks a prior name computes or reads the output of.
+PRIOR_FAMILIES = ("depthpro", "depthanything")
+
+
+@dataclass(frozen=True)
+class PriorName:
+    """A parsed prior name.
+
+    - ``kind``: ``"depthpro"``, ``"depthanything"``, ``"external"`` or ``"official-cache"``.
+    - ``size``: Depth Anything's size as typed (``"large"`` when none); not checked here.
+    - ``model``: the official cache's model name (``official-cache:<model>[:<folder>]``).
+    - ``folder``: the folder of ``external:<folder>`` / ``official-cache:<model>:<folder>``.
+    """
+
+    kind: str
+    size: str | None = None
+    model: str | None = None
+    folder: str | None = None
+
+    @property
+    def family(self) -> str | None:
+        """``depthpro`` / ``depthanything`` when the prior computes or reads one of them, else None
+        (folders of depth maps from anything)."""
+        if self.kind in PRIOR_FAMILIES:
+            return self.kind
+        if self.kind == "official-cache":
+            model = _normalise(self.model or "")
+            for family in PRIOR_FAMILIES:
+                if model == family or model.startswith(family + "-"):
+                    return family
+        return None
+
+
+def _normalise(text: str) -> str:
+    return text.strip().lower().replace("_", "-")
+
+
+def parse_prior_name(name: str) -> PriorName:
+    """``name`` (see :data:`PRIOR_NAME_FORMS`) split into its parts; ``InputError`` for any other."""
+    head, _, rest = str(name).partition(":")
+    key = _normalise(head)
+    if key == "depthpro" and not rest:
+        return PriorName("depthpro")
+    if key.startswith("depthanything") and not rest:
+        return PriorName("depthanything", size=key.removeprefix("depthanything").lstrip("-") or "large")
+    if key == "external" and rest:
+        return PriorName("external", folder=rest)
+    if key == "official-cache" and rest:
+        model, _, folder = rest.partition(":")
+        return PriorName("official-cache", model=model, folder=folder or None)
+    raise InputError(f"unknown depth prior {name!r}; choose one of: {'; '.join(PRIOR_NAME_FORMS)}")
 
 
 def load_prior(name: str, **kwargs) -> PriorSource:
@@ -28,27 +85,44 @@ def load_prior(name: str, **kwargs) -> PriorSource:
     ``kwargs`` go to the class (``device``, ``dtype``, ``batch_size``, ``progress``, ... are
     accepted by all of them).
     """
-    head, _, rest = name.partition(":")
-    key = head.strip().lower().replace("_", "-")
-    if key == "depthpro" and not rest:
+    parsed = parse_prior_name(name)
+    if parsed.kind == "depthpro":
         from align3r.priors.depth_pro import DepthProPrior
 
         return DepthProPrior(**kwargs)
-    if key.startswith("depthanything") and not rest:
+    if parsed.kind == "depthanything":
         from align3r.priors.depth_anything import DEPTH_ANYTHING_HUB_IDS, DepthAnythingPrior
 
-        size = key.removeprefix("depthanything").lstrip("-") or "large"
-        if size not in DEPTH_ANYTHING_HUB_IDS:
-            raise InputError(f"unknown Depth Anything size {size!r}: use small, base or large")
-        kwargs.setdefault("model", size)
+        if parsed.size not in DEPTH_ANYTHING_HUB_IDS:
+            raise InputError(f"unknown Depth Anything size {parsed.size!r}: use small, base or large")
+        kwargs.setdefault("model", parsed.size)
         return DepthAnythingPrior(**kwargs)
-    if key == "external" and rest:
+    if parsed.kind == "external":
         from align3r.priors.external import FolderPrior
 
-        return FolderPrior(rest, **kwargs)
-    if key == "official-cache" and rest:
-        from align3r.priors.external import OfficialCachePrior
+        return FolderPrior(parsed.folder, **kwargs)
+    from align3r.priors.external import OfficialCachePrior
 
-        model, _, folder = rest.partition(":")
-        return OfficialCachePrior(model, folder or None, **kwargs)
-    raise InputError(f"unknown depth prior {name!r}; choose one of: {'; '.join(PRIOR_NAMES)}")
+    return OfficialCachePrior(parsed.model, parsed.folder, **kwargs)
+
+
+def load_prior_source(name: str, *, model: str | Path | None = None, device=None,
+                      progress: bool = True) -> PriorSource | None:
+    """The prior source a setting names, or None for ``"none"`` (a network without prior branch).
+
+    Args:
+        name: a prior name (:data:`PRIOR_NAME_FORMS`, ``"auto"`` already resolved:
+            ``align3r.priors.compatibility.resolve_prior_name``) or ``"none"``.
+        model: Hub id or folder overriding the default weights of a computed prior (Depth Pro,
+            Depth Anything); ignored by priors read from files.
+        device: where a computed prior runs.
+        progress: progress bars.
+    """
+    if name == "none":
+        return None
+    kwargs: dict = {"progress": progress}
+    if name in ("depthpro",) or name.startswith("depthanything"):
+        kwargs["device"] = device
+        if model:
+            kwargs["model"] = model
+    return load_prior(name, **kwargs)

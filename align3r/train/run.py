@@ -27,7 +27,7 @@ from align3r.train.config import TrainConfig
 from align3r.train.distributed import setup_distributed, teardown_distributed
 from align3r.train.trainer import Trainer, TrainResult
 
-log = logging.getLogger("align3r.train")
+log = logging.getLogger(__name__)
 
 
 def build_network(model_cfg: dict[str, Any]):
@@ -137,7 +137,7 @@ def run_training(cfg: dict[str, Any]) -> TrainResult:
 
     Data problems (sizes, missing folders, empty datasets) are reported before the initial
     weights are read. At the end, ``final_model/config.json`` records the prior the network was
-    trained with (``align3r.model.checkpoint.prior_of_training_config``)."""
+    trained with (``align3r.priors.compatibility.prior_of_training_config``)."""
     config = train_config(cfg)
     check_data(cfg.get("data") or {})
     ctx = setup_distributed(config.device)
@@ -162,12 +162,12 @@ def run_training(cfg: dict[str, Any]) -> TrainResult:
 def record_training_prior(final_model: Path, cfg: dict[str, Any]) -> None:
     """Write the prior and prior representation of the training data into ``final_model/config.json``
     (so ``align3r infer model=<run>/final_model`` picks them), unless already recorded there."""
-    from align3r.model import checkpoint as model_checkpoint
     from align3r.model.checkpoints.write import write_training_metadata
+    from align3r.priors.compatibility import prior_of_training_config, read_training_entry
 
-    metadata = model_checkpoint.prior_of_training_config(cfg)
+    metadata = prior_of_training_config(cfg)
     if not metadata or not (final_model / "config.json").is_file():
         return
-    if model_checkpoint.read_training_entry(final_model) == metadata:
+    if read_training_entry(final_model) == metadata:
         return
     write_training_metadata(final_model, metadata)

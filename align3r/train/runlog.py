@@ -19,7 +19,7 @@ from typing import Any
 
 from align3r.atomic import write_text
 
-log = logging.getLogger("align3r.train")
+log = logging.getLogger(__name__)
 
 
 def tensorboard_step(epoch: float) -> int:

@@ -60,7 +60,7 @@ from align3r.train.params import parameter_groups, select_trainable
 from align3r.train.runlog import RunLogger
 from align3r.train.schedule import learning_rate
 
-log = logging.getLogger("align3r.train")
+log = logging.getLogger(__name__)
 
 
 @dataclass

@@ -156,7 +156,7 @@ def test_protocol_override_beaten_by_a_row_is_warned_and_rows_can_be_changed(ben
 
     base = [*overrides(bench, tmp_path, nets), "data.sintel.sequences=[alley_2]", "data.bonn.sequences=[balloon2]",
             f"data.tum.sequences=[{TUM[0]}]"]
-    with caplog.at_level(logging.WARNING, logger="align3r.eval"):
+    with caplog.at_level(logging.WARNING, logger="align3r"):
         rc, _, err = eval_cli("table", "supp_t3", "--aggregate-only", *base)  # runs nothing
     assert rc == 0, err
     warning = next(r.getMessage() for r in caplog.records if "does not reach" in r.getMessage())
@@ -344,7 +344,7 @@ def test_prior_auto_and_prior_input_follow_what_align3r_train_recorded(nets, tmp
         label, exp = plan(model)
         assert (exp.settings.prior, exp.settings.prior_input) == ("depthanything", "depthmap"), model
         assert label == f"run/{model.name} (depthanything)" and exp.name == f"run-{model.name}-depthanything/tum-depth"
-    with caplog.at_level(logging.WARNING, logger="align3r.pipeline"):
+    with caplog.at_level(logging.WARNING, logger="align3r.priors.compatibility"):
         _, exp = plan(final, "depthpro", "pointmap")
     assert (exp.settings.prior, exp.settings.prior_input) == ("depthpro", "pointmap")  # explicit: kept, warned
     assert "--prior-input=pointmap, but --model" in caplog.text and "--prior=depthpro, but --model" in caplog.text

@@ -467,7 +467,7 @@ def test_a_prior_for_a_network_without_prior_branch_is_an_error(bench, nets, tmp
     base = ["depth", "--dataset", "tum", "--model", str(nets["plain"]), "--quiet", *overrides(bench, tmp_path, nets),
             f"data.tum.sequences=[{TUM[0]}]"]
     for prior in ("depthpro", "auto"):
-        with caplog.at_level(logging.WARNING, logger="align3r.eval"):
+        with caplog.at_level(logging.WARNING, logger="align3r"):
             rc, out, err = eval_cli(*base, "--prior", prior)
         assert rc == 2 and out == ""
         assert "has no prior branch" in err and "--prior none" in err and "Align3R checkpoint" in err

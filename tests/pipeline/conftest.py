@@ -1,4 +1,4 @@
-"""Tiny random networks and depth priors saved like real ones, and a short real clip."""
+"""Tiny random depth priors saved like real ones (the tiny network: ``tests/conftest.py``), and a short real clip."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import importlib.util
 from pathlib import Path
 
 import pytest
-import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -16,25 +15,6 @@ def _tiny_models_module():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
-
-
-@pytest.fixture(scope="session")
-def tiny_net_dir(tmp_path_factory) -> Path:
-    """A small Align3R (prior branch, linear head) in our config + safetensors format."""
-    from align3r.model import Align3RConfig, Align3RNet
-
-    torch.manual_seed(0)
-    cfg = Align3RConfig(enc_embed_dim=64, enc_depth=2, enc_num_heads=2, dec_embed_dim=64, dec_depth=4,
-                        dec_num_heads=2, head_type="linear")
-    net = Align3RNet(cfg)
-    with torch.no_grad():  # untrained heads put half the points behind the camera: bias z forward
-        for head in (net.downstream_head1, net.downstream_head2):
-            head.proj.weight.mul_(0.2)
-            head.proj.bias[2 * 256:3 * 256] = 1.5  # channel-major (x, y, z, conf) x 16², then pixel shuffle
-            head.proj.bias[3 * 256:] = 1.5  # confidence 1 + e^1.5 ≈ 5.5, above the clouds' threshold 3
-    folder = tmp_path_factory.mktemp("tiny_net")
-    net.save_pretrained(folder)
-    return folder
 
 
 @pytest.fixture(scope="session")
@@ -73,5 +53,5 @@ def no_work(monkeypatch):
         raise AssertionError("weights were loaded, priors computed or frames decoded before the error")
 
     monkeypatch.setattr("align3r.model.load.read_checkpoint", fail)
-    monkeypatch.setattr("align3r.pipeline.load_prior_source", fail)
+    monkeypatch.setattr("align3r.priors.registry.load_prior_source", fail)
     monkeypatch.setattr("align3r.pipeline.prepare_input", fail)

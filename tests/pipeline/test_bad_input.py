@@ -240,15 +240,15 @@ def test_a_refused_output_directory_fails_before_any_work_and_gets_no_cache(tmp_
 
 
 def test_the_current_directory_is_refused_as_output(tmp_path, capsys, clip, fast_overrides, no_work, monkeypatch):
-    """``--out .`` used to crash in default_cache_dir (PosixPath('.') has an empty name); the output
+    """``--out .`` used to crash in ``RunCache.beside`` (PosixPath('.') has an empty name); the output
     replaces its directory as a whole, so the cwd (even empty) is refused, with no cache beside it."""
-    from align3r.pipeline import default_cache_dir
+    from align3r.cache import RunCache
 
     here = tmp_path / "here"
     here.mkdir()
     monkeypatch.chdir(here)
-    assert default_cache_dir(".") == tmp_path / "here.cache"
-    assert default_cache_dir("a/..") == tmp_path / "here.cache"
+    assert RunCache.beside(".").root == tmp_path / "here.cache"
+    assert RunCache.beside("a/..").root == tmp_path / "here.cache"
     _fails(capsys, ["infer", str(clip), "--out", ".", *fast_overrides()], f"{here} is the current directory",
            "--out ./reconstruction")
     _fails(capsys, ["infer", str(clip), "--out", "..", *fast_overrides()], f"contains the current directory {here}")

@@ -11,14 +11,9 @@ import pytest
 import torch
 from PIL import Image
 
+from align3r.export.manifest import checkpoint_entry, input_entries
 from align3r.model import load_model
-from align3r.pipeline import (
-    PipelineConfig,
-    checkpoint_entry,
-    input_entries,
-    prepare_input,
-    run_pipeline,
-)
+from align3r.pipeline import PipelineConfig, prepare_input, run_pipeline
 
 
 def _sha256(path: Path) -> str:
@@ -44,7 +39,7 @@ def test_manifest_inputs_are_the_frame_and_prior_files_read(folder_with_priors, 
     frames, depth = folder_with_priors
     config = PipelineConfig(size=224, stride=2, progress=False)  # frames 0 and 2 only
     prepared = prepare_input(frames, config, load_prior(f"external:{depth}"))
-    entries = input_entries(prepared)
+    entries = input_entries(prepared.source, prepared.files, prepared.prior_sources)
     read = [frames / "00000.png", frames / "00002.png", depth / "00000.npy", depth / "00002.npy"]
     assert entries == [{"role": role, "path": str(p.absolute()), "bytes": p.stat().st_size, "sha256": _sha256(p)}
                        for role, p in zip(["frame", "frame", "depth_prior", "depth_prior"], read)]

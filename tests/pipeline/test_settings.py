@@ -81,12 +81,12 @@ def test_values_are_converted_to_the_field_types():
 def test_a_size_the_networks_were_not_trained_at_warns_with_the_view_size(clip, caplog):
     from align3r.pipeline import PipelineConfig, check_settings
 
-    with caplog.at_level(logging.WARNING, logger="align3r.pipeline"):
+    with caplog.at_level(logging.WARNING, logger="align3r.io.view_geometry"):
         check_settings(PipelineConfig(size=300), clip)  # 854x480
     assert "size=300 is not a resolution the released networks were trained at" in caplog.text
     assert "854x480 frames become 288x160 views" in caplog.text
     caplog.clear()
-    with caplog.at_level(logging.WARNING, logger="align3r.pipeline"):
+    with caplog.at_level(logging.WARNING, logger="align3r.io.view_geometry"):
         check_settings(PipelineConfig(size=224), clip)
         check_settings(PipelineConfig(size=512), clip)
     assert caplog.text == ""
@@ -138,25 +138,11 @@ def test_quiet_run_shows_no_progress_bar_and_keep_cache_false_deletes_the_cache(
     assert (out / "manifest.json").is_file() and not (tmp_path / "out.cache").exists()
 
 
-def test_a_user_cache_dir_loses_only_the_pipeline_parts(tmp_path):
-    from align3r.pipeline import remove_run_cache
-
-    cache = tmp_path / "mine"
-    for part in ("priors/ab", "pairs", "flow", "notes"):
-        (cache / part).mkdir(parents=True)
-    (cache / "pairs" / "pairs-x.safetensors").write_bytes(b"x")
-    remove_run_cache(cache)
-    assert sorted(p.name for p in cache.iterdir()) == ["notes"]
-    (cache / "notes").rmdir()
-    remove_run_cache(cache)
-    assert not cache.exists()
-
-
 def test_ctrl_c_says_how_to_resume(tmp_path, capsys, clip, fast_overrides, monkeypatch):
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("align3r.pipeline.run_stages", interrupted)  # after the priors are cached
+    monkeypatch.setattr("align3r.pipeline.align_views", interrupted)  # after the priors are cached
     out = tmp_path / "out"
     assert main(["infer", str(clip), "--out", str(out), "--quiet", *fast_overrides()]) == 130
     cache = tmp_path / "out.cache"

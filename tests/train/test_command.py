@@ -53,7 +53,7 @@ def test_rerunning_a_finished_run_with_other_settings_trains_nothing_and_keeps_i
     written = (out / "config.yaml").read_text()
     final = {p.name: p.stat().st_mtime_ns for p in (out / checkpoint.FINAL, out / "final_model" / "config.json")}
     capsys.readouterr()
-    with caplog.at_level(logging.WARNING, logger="align3r.train"):
+    with caplog.at_level(logging.WARNING, logger="align3r"):
         train(tiny_set, out, "train.optim.lr=0.5", "train_pairs=100")
     assert (out / "config.yaml").read_text() == written  # not overwritten with settings that were not used
     assert {p.name: p.stat().st_mtime_ns for p in (out / checkpoint.FINAL, out / "final_model" / "config.json")} \
@@ -69,7 +69,7 @@ def test_resuming_with_other_settings_warns_and_logs_them_beside_the_original_co
     out = tmp_path / "run"
     train(tiny_set, out, "train.optim.epochs=3", "train.max_steps=1")
     assert yaml.safe_load((out / "config.yaml").read_text())["train"]["optim"]["epochs"] == 3
-    with caplog.at_level(logging.INFO, logger="align3r.train"):
+    with caplog.at_level(logging.INFO, logger="align3r"):
         train(tiny_set, out, "train.optim.epochs=1")  # mid-run: 3 -> 1 epochs
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     [warning] = [w for w in warnings if "differ from the run's" in w]
@@ -89,8 +89,7 @@ def test_resuming_with_other_settings_warns_and_logs_them_beside_the_original_co
 def test_final_model_records_the_prior_it_was_trained_with(tiny_set, tmp_path):
     from align3r.commands.eval import model_label
     from align3r.model import read_checkpoint
-    from align3r.model.checkpoint import training_metadata
-    from align3r.pipeline import PipelineConfig, effective_prior_input, resolve_prior_name
+    from align3r.priors.compatibility import effective_prior_input, resolve_prior_name, training_metadata
 
     out = tmp_path / "da_depthmap"
     train(tiny_set, out, "prior_name=depthanything", "prior_input=depthmap")
@@ -100,7 +99,7 @@ def test_final_model_records_the_prior_it_was_trained_with(tiny_set, tmp_path):
     for model in (out / "final_model", out / checkpoint.BEST, out / checkpoint.FINAL):
         assert training_metadata(model) == recorded, model  # .pth: from the run's config.yaml
         assert resolve_prior_name(str(model), "auto") == "depthanything"
-        assert effective_prior_input(PipelineConfig(model=str(model))) == "depthmap"
+        assert effective_prior_input(str(model), "auto") == "depthmap"
     assert model_label(str(out / "final_model")) == "da_depthmap/final_model"
     default = tmp_path / "default"
     train(tiny_set, default)

@@ -30,7 +30,7 @@ from align3r.train.params import select_trainable
 from align3r.train.trainer import Trainer, sigint_deferred, unused_parameters
 
 LINEAR = "+model.overrides.head_type=linear"
-TRAIN_LOG = "align3r.train"
+TRAIN_LOG = "align3r.train"  # the training package; its modules log under it (__name__)
 
 
 def args_for(data_root: Path, output_dir: Path, *overrides: str) -> list[str]:
@@ -138,7 +138,7 @@ def test_ctrl_c_mid_window_saves_the_last_step_and_the_run_resumes_exactly(tiny_
     state = last_state(out)
     assert (state["epoch"], state["step"], state["optimizer_steps"]) == (0, 4, 2)
     assert len(train_log(out)) == 2
-    messages = [r.getMessage() for r in caplog.records if r.name == TRAIN_LOG]
+    messages = [r.getMessage() for r in caplog.records if r.name.startswith(TRAIN_LOG + ".")]
     assert any(f"interrupted; saved {out / checkpoint.LAST} at the last completed optimizer step, epoch 1/2, "
                "batch 4/16 (2 optimizer steps done): run the same command again to resume from there" in m
                for m in messages), messages
@@ -320,7 +320,7 @@ def test_console_reports_steps_and_test_losses_without_progress_bar(tiny_set, tm
     out = tmp_path / "run"
     train(tiny_set, out, LINEAR, "train_pairs=8", "train.optim.epochs=2", "train.print_freq=3",
           "train.progress=false")
-    messages = [r.getMessage() for r in caplog.records if r.name == TRAIN_LOG]
+    messages = [r.getMessage() for r in caplog.records if r.name.startswith(TRAIN_LOG + ".")]
     steps = [m for m in messages if m.startswith("step ")]
     records = train_log(out)
     assert [int(m.split()[1]) for m in steps] == [3, 6] and len(records) == 2

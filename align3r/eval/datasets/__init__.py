@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from align3r.eval.datasets.base import PRIOR_NAMES, TASKS, Sequence
+from align3r.eval.datasets.base import OFFICIAL_CACHE_PRIORS, TASKS, Sequence
 from align3r.eval.datasets.bonn import BONN_SEQUENCES, bonn_sequences
 from align3r.eval.datasets.davis import davis_sequences
 from align3r.eval.datasets.flyingthings3d import flyingthings3d_sequences
@@ -42,7 +42,7 @@ def load_benchmark(name: str, root: str | Path, **options) -> list[Sequence]:
 __all__ = [
     "BENCHMARKS",
     "BONN_SEQUENCES",
-    "PRIOR_NAMES",
+    "OFFICIAL_CACHE_PRIORS",
     "SINTEL_POSE_SEQUENCES",
     "TASKS",
     "TUM_DYNAMIC_SEQUENCES",

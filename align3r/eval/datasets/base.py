@@ -20,11 +20,13 @@ import numpy as np
 from align3r.errors import InputError
 from align3r.eval.trajectory_io import Trajectory
 from align3r.io.formats import read_mask_png
+from align3r.priors.official_cache import OFFICIAL_KINDS
 
 Task = Literal["depth", "pose"]
 TASKS = ("depth", "pose")
-PRIOR_NAMES = ("depthpro", "depthanything")
-"""The official names of the two monocular priors, as they appear in cache paths."""
+OFFICIAL_CACHE_PRIORS = tuple(OFFICIAL_KINDS)
+"""The priors with official per-frame caches (``depthpro``: metric depth, ``depthanything``:
+disparity), by the names that appear in the cache paths (``Sequence.prior_path``)."""
 
 MAX_DEPTH_EVAL_FRAMES = 110
 """``tool/depth_test.py`` reads at most the first 110 (sorted) images of every sequence."""

@@ -16,13 +16,11 @@ from pathlib import Path
 import numpy as np
 
 from align3r.errors import CheckpointError, InputError
+from align3r.eval.datasets.base import OFFICIAL_CACHE_PRIORS
 from align3r.priors.base import PriorSource, check_image
 from align3r.priors.external import fill_invalid, fit_to_frame, read_depth_file
 from align3r.priors.official_cache import OFFICIAL_KINDS
 from align3r.priors.types import DepthPrior
-
-PRIOR_NAMES = tuple(OFFICIAL_KINDS)
-"""Priors with official caches: ``depthpro`` (metric depth) and ``depthanything`` (disparity)."""
 
 
 class CacheFilesPrior(PriorSource):
@@ -60,8 +58,8 @@ class CacheFilesPrior(PriorSource):
 
 def official_prior_files(seq, prior: str, count: int) -> list[Path]:
     """The official cache path of each of the first ``count`` frames of ``seq``."""
-    if prior not in PRIOR_NAMES:
-        raise InputError(f"official prior caches exist for {', '.join(PRIOR_NAMES)}, not {prior!r}")
+    if prior not in OFFICIAL_CACHE_PRIORS:
+        raise InputError(f"official prior caches exist for {', '.join(OFFICIAL_CACHE_PRIORS)}, not {prior!r}")
     return [seq.prior_path(i, prior) for i in range(count)]
 
 
@@ -110,7 +108,7 @@ def load_sequence_priors(seq, prior: str, count: int, source: str, images: Seque
 
 def computed_prior_reason(seq, prior: str, count: int) -> str:
     """Why the prior model runs for ``seq`` and how to give it weights or avoid it (for errors)."""
-    files = official_prior_files(seq, prior, count) if prior in PRIOR_NAMES else []
+    files = official_prior_files(seq, prior, count) if prior in OFFICIAL_CACHE_PRIORS else []
     missing = next((p for p in files if not p.is_file()), None)
     why = (f"the official {prior} cache file {missing} is missing (priors=auto computes the priors then)"
            if missing is not None else "priors=compute was given")

@@ -24,7 +24,7 @@ from typing import Any
 
 import torch
 
-from align3r.device import resolve_device as base_resolve_device
+from align3r.device import resolve_device
 from align3r.errors import InputError
 from align3r.eval.run.priors import choose_prior_source
 from align3r.eval.run.results import (
@@ -74,11 +74,12 @@ class Shard:
         return items[self.rank::self.world_size]
 
 
-def resolve_device(device: str, shard: Shard) -> torch.device:
-    """``"auto"``: ``cuda:<LOCAL_RANK>`` when CUDA is available (one GPU per process), else CPU."""
+def shard_device(device: str, shard: Shard) -> torch.device:
+    """The device of this process of ``shard``: for ``"auto"``, ``cuda:<LOCAL_RANK>`` when CUDA is
+    available (one GPU per process), else CPU; any other setting as ``align3r.device.resolve_device``."""
     if device == "auto" and torch.cuda.is_available():
         return torch.device("cuda", shard.local_rank % torch.cuda.device_count())
-    return base_resolve_device(device)
+    return resolve_device(device)
 
 
 class NetworkCache:
@@ -115,11 +116,12 @@ class PriorModels:
 
     def __call__(self, name: str):
         if name not in self._sources:
-            from align3r.pipeline import PipelineConfig, load_prior_source
+            from align3r.cache import RunCache
+            from align3r.priors.registry import load_prior_source
 
-            config = PipelineConfig(prior=name, prior_model=self.runtime.prior_model_for(name),
-                                    progress=self.runtime.progress)
-            self._sources[name] = load_prior_source(config, self.device, Path(self.runtime.results) / ".cache")
+            source = load_prior_source(name, model=self.runtime.prior_model_for(name), device=self.device,
+                                       progress=self.runtime.progress)
+            self._sources[name] = None if source is None else RunCache(Path(self.runtime.results) / ".cache").priors(source)
         return self._sources[name]
 
 
@@ -260,7 +262,7 @@ def run_experiment(exp: Experiment, runtime: Runtime, *, shard: Shard | None = N
     """Evaluate this process's share (:meth:`Shard.take`) of ``exp``'s sequences (see
     :func:`run_sequences`); ``networks`` / ``prior_models`` let several experiments share loads."""
     shard = shard or Shard.from_env()
-    networks = networks or NetworkCache(resolve_device(runtime.device, shard))
+    networks = networks or NetworkCache(shard_device(runtime.device, shard))
     prior_models = prior_models or PriorModels(runtime, networks.device)
     return run_sequences(shard.take(plan_experiment(exp, runtime)), runtime, networks, prior_models)
 

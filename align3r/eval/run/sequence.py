@@ -22,7 +22,8 @@ from align3r.align.optimize import AlignmentDiverged
 from align3r.errors import InputError
 from align3r.eval.run.priors import choose_prior_source, load_sequence_priors
 from align3r.eval.run.settings import DatasetSpec, EvalSettings, Runtime
-from align3r.eval.run.stages import build_eval_graph, mono_depth_in_view, run_graph_stages
+from align3r.eval.run.stages import build_eval_graph, run_graph_stages
+from align3r.priors.mono_depth import mono_depth_in_view
 
 RECORD_SCHEMA = "align3r.eval.sequence/1"
 
@@ -186,7 +187,7 @@ def _views_with_priors(seq, dataset: DatasetSpec, settings: EvalSettings, ctx: S
         if scale_map:
             if priors is None:
                 raise InputError("the scale-map alignment needs a depth prior; this row's network has none")
-            mono = mono_depth_in_view(priors, views)
+            mono = mono_depth_in_view(priors, views.geometry)
     return views, mono, prior_info
 
 

@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from align3r.errors import InputError, check_known_fields
-from align3r.pipeline import GROUPED_GRAPHS as GROUPED_GRAPHS  # graph names -> grouped variants
+from align3r.pairs import GROUPED_GRAPHS as GROUPED_GRAPHS  # graph names -> grouped variants
 from align3r.priors.pointmap import check_prior_input
 
 TASKS = ("depth", "pose")

@@ -11,12 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import torch
 from torch import Tensor
 
-from align3r.eval.run.settings import GROUPED_GRAPHS, EvalSettings
+from align3r.eval.run.settings import EvalSettings
 from align3r.pairs import (
+    GROUPED_GRAPHS,
     GroupedGraph,
     PairGraph,
     clamp_window,
@@ -82,13 +82,6 @@ def build_eval_graph(settings: EvalSettings, num_frames: int, clip_size: int | N
     return graph, GraphInfo(name, "one problem", graph.num_edges)
 
 
-def mono_depth_in_view(priors, views) -> Tensor:
-    """(N, H, W) positive monocular depth at network resolution for the scale-map alignment."""
-    from align3r.pipeline import mono_depth_in_view as one_frame
-
-    return torch.from_numpy(np.stack([one_frame(p, views.geometry) for p in priors])).float()
-
-
 def run_graph_stages(views, net, graph: PairGraph | GroupedGraph, settings: EvalSettings, *, device: torch.device,
                      batch_size, timer, mono_depth: Tensor | None = None, progress: bool = False):
     """Inference, flow and alignment of ``views`` over ``graph``.
@@ -103,13 +96,14 @@ def run_graph_stages(views, net, graph: PairGraph | GroupedGraph, settings: Eval
         (``Reconstruction``, pairs run through the network, the ``AlignConfig`` used).
     """
     from align3r.align import preset
-    from align3r.pipeline import PipelineConfig, align_views, load_flow
+    from align3r.flow.cached import load_pair_flow
+    from align3r.pipeline import align_views
 
     aconf = preset(settings.align).replace(**dict(settings.align_overrides))
-    flow_config = PipelineConfig(flow=settings.flow, flow_weights=settings.flow_weights,
-                                 flow_iterations=settings.flow_iterations, progress=progress)
+    flow_fn = load_pair_flow(settings.flow, views.rgb, weights=settings.flow_weights,
+                             iterations=settings.flow_iterations, device=device, progress=progress)
     rec, pairs_run = align_views(views, net, graph, aconf, device=device, precision=settings.precision,
-                                 batch_size=batch_size, flow_fn=load_flow(flow_config, device, views.rgb, None),
+                                 batch_size=batch_size, flow_fn=flow_fn,
                                  mono_depth=mono_depth, fit_scale=settings.grouped_fit_scale, timer=timer,
                                  progress=progress)
     return rec, pairs_run, aconf

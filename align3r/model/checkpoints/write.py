@@ -31,7 +31,7 @@ def write_checkpoint(config: Align3RConfig, state_dict: Mapping[str, Tensor], di
     ``metadata``: how the network was trained (``{"prior": "depthanything", "prior_input":
     "pointmap"}``), stored as ``config.json``'s ``"training"`` entry next to the network config;
     ``align3r infer`` / ``align3r eval`` take ``prior=auto`` and the default ``prior_input`` from
-    it (``align3r.model.checkpoint.training_metadata``).
+    it (``align3r.priors.compatibility.training_metadata``).
     Files are written to temporaries, fsync'ed and renamed, so an interrupted write leaves no half file.
     """
     from safetensors.torch import save_file
