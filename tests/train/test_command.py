@@ -87,7 +87,7 @@ def test_resuming_with_other_settings_warns_and_logs_them_beside_the_original_co
 
 
 def test_final_model_records_the_prior_it_was_trained_with(tiny_set, tmp_path):
-    from align3r.commands.eval import model_label
+    from align3r.eval.run import model_label
     from align3r.model import read_checkpoint
     from align3r.model.checkpoint import training_metadata
     from align3r.pipeline import PipelineConfig, effective_prior_input, resolve_prior_name
