@@ -1,4 +1,9 @@
-"""Hydra at the edge: composing a shipped config with command-line overrides (compose API)."""
+"""Hydra at the edge: composing a config with command-line overrides (compose API).
+
+Every command finds and composes its configs one way, :func:`compose_command_config`: the config
+is located by ``align3r.configs.find_config`` (the user's ``--config-dir``, then the shipped
+configs), then composed here.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +21,20 @@ _LIST_ITEM_DELETION = re.compile(r"^~((?:[A-Za-z_]\w*\.)+)(\d+)$")
 def _searchpath_override(folders: Sequence[Path]) -> str:
     quoted = ("'file://" + str(Path(f).resolve()).replace("\\", "\\\\").replace("'", "\\'") + "'" for f in folders)
     return f"hydra.searchpath=[{','.join(quoted)}]"
+
+
+def compose_command_config(name: str, overrides: list[str], *, config_dir: str | Path | None = None,
+                           shipped: str | None = None, group: str = "", what: str = "config"):
+    """The config ``name`` of a command composed with its command-line ``overrides``.
+
+    ``config_dir`` is the command's ``--config-dir`` (searched before the shipped
+    ``align3r/configs/<shipped>``), ``group`` the subfolder holding the names (``eval/table``),
+    ``what`` names the config in errors; see ``align3r.configs.find_config``."""
+    from align3r.configs import find_config
+
+    where = find_config(name, user_dir=config_dir, shipped=shipped, group=group, what=what)
+    return compose_config(where.folder, where.name, overrides, f"cannot compose {what} {name!r} from {where.folder}",
+                          search_path=where.search_path)
 
 
 def compose_config(folder: str | Path, name: str, overrides: list[str], error: str, *,

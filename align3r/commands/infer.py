@@ -30,7 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("source", help="video file or image folder")
     parser.add_argument("--out", required=True, help="output directory (written atomically)")
     parser.add_argument("overrides", nargs="*", help="config overrides key=value (configs/infer.yaml)")
-    parser.add_argument("--config-dir", default=None, help="folder holding infer.yaml (default: the shipped configs)")
+    parser.add_argument("--config-dir", default=None, help="folder holding your infer.yaml, searched before the shipped configs")
     parser.add_argument("--print-config", action="store_true", help="print the composed config and exit")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
@@ -39,8 +39,8 @@ def check_override_keys(overrides: list[str]) -> None:
     """Unknown keys in ``key=value`` / ``+key=value`` overrides raise a one-line ``InputError``
     naming the close matches (Hydra would say "use +key=value", which then fails later)."""
     from align3r.align.config import AlignConfig
-    from align3r.commands._settings import check_keys, field_names
     from align3r.pipeline import PipelineConfig
+    from align3r.typed_values import check_keys, field_names
 
     top = [*(k for k in field_names(PipelineConfig) if k != "align_overrides"), "align_settings"]
     for override in overrides:
@@ -55,11 +55,10 @@ def check_override_keys(overrides: list[str]) -> None:
 
 def compose(overrides: list[str], config_dir: str | None = None):
     """The infer config with command-line overrides applied (Hydra compose API)."""
-    from align3r.commands._hydra import compose_config
-    from align3r.configs import config_dir as shipped
+    from align3r.commands._hydra import compose_command_config
 
     check_override_keys(overrides)
-    return compose_config(config_dir or shipped(), "infer", overrides, "bad config override")
+    return compose_command_config("infer", overrides, config_dir=config_dir, what="infer config")
 
 
 def pipeline_config(cfg):
@@ -69,9 +68,9 @@ def pipeline_config(cfg):
     from omegaconf import OmegaConf
 
     from align3r.align.config import AlignConfig
-    from align3r.commands._settings import check_keys, field_names, show_value, typed_fields
     from align3r.errors import InputError
     from align3r.pipeline import PipelineConfig
+    from align3r.typed_values import check_keys, field_names, show_value, typed_fields
 
     data = OmegaConf.to_container(cfg, resolve=True)
     settings = data.pop("align_settings", None) or {}

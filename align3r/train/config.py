@@ -104,8 +104,8 @@ class TrainConfig:
 
 
 def _typed(datacls, values: dict[str, Any], prefix: str, names: dict[str, str]) -> dict[str, Any]:
-    """``values`` converted to the field types of ``datacls`` (``align3r.commands._settings``)."""
-    from align3r.commands._settings import convert_value
+    """``values`` converted to the field types of ``datacls`` (``align3r.typed_values``)."""
+    from align3r.typed_values import convert_value
 
     hints = typing.get_type_hints(datacls)
     return {key: value if key not in hints or isinstance(value, OptimConfig)

@@ -152,7 +152,8 @@ def test_one_table_computes_both_prior_kinds_with_per_kind_prior_models(bench, n
 
 
 def test_protocol_override_beaten_by_a_row_is_warned_and_rows_can_be_changed(bench, nets, tmp_path, caplog):
-    from align3r.commands.eval import compose, table_plan, warn_shadowed_protocol_overrides
+    from align3r.commands.eval import compose
+    from align3r.eval.run import shadowed_protocol_overrides, table_plan
 
     base = [*overrides(bench, tmp_path, nets), "data.sintel.sequences=[alley_2]", "data.bonn.sequences=[balloon2]",
             f"data.tum.sequences=[{TUM[0]}]"]
@@ -172,13 +173,13 @@ def test_protocol_override_beaten_by_a_row_is_warned_and_rows_can_be_changed(ben
     flows = {(row, col): exp.settings.flow for (row, col), exp in plan}
     assert flows[("align3r_flow", "tum-pose")] == flows[("align3r", "bonn-pose")] == "dis"
     assert flows[("monst3r_flow", "tum-pose")] == "raft" and flows[("dust3r", "tum-pose")] == "none"
-    [message] = warn_shadowed_protocol_overrides(cfg, plan, fixed)
+    [message] = shadowed_protocol_overrides(cfg, plan, fixed)
     assert "monst3r_flow (flow=raft" in message and "align3r_flow" not in message and "align3r (" not in message
     # rows that leave the key to the protocol get the command-line value without any warning
     cfg = compose("eval/table/camera_pose", base)
     _, plan = table_plan(cfg, "camera_pose")
     assert {exp.settings.flow for _, exp in plan} == {"dis"}
-    assert warn_shadowed_protocol_overrides(cfg, plan, base) == []
+    assert shadowed_protocol_overrides(cfg, plan, base) == []
 
 
 def test_missing_raft_weights_name_the_eval_key_and_that_key_works(bench, nets, tmp_path, monkeypatch):
@@ -196,7 +197,7 @@ def test_missing_raft_weights_name_the_eval_key_and_that_key_works(bench, nets, 
     torch.save(raft_small(weights=None).state_dict(), weights)
     rc, _, err = eval_cli(*run, f"+settings.flow_weights={weights}")
     assert rc == 0, err
-    from align3r.commands.eval import model_label
+    from align3r.eval.run import model_label
 
     folder = f"{model_label(str(nets['prior'])).replace('/', '-')}-depthpro"  # <run folder>-<name>-<prior>
     rec = next(iter(records(tmp_path / "res" / folder / "tum-pose").values()))
@@ -308,7 +309,7 @@ def test_single_runs_of_two_training_runs_get_their_own_folders_and_never_mix(be
     assert f"{folder} (1 record(s) of {run1})" in err and "--name" in err and f"evaluates {run2}" in err
     assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
     # checkpoint-best.pth of two runs alike
-    from align3r.commands.eval import model_label
+    from align3r.eval.run import model_label
 
     assert model_label(str(run1.parent / "nothing.pth")) == "nothing.pth"  # not on disk: as given
     (tmp_path / "run1" / "checkpoint-best.pth").write_bytes(b"")
@@ -319,11 +320,10 @@ def test_single_runs_of_two_training_runs_get_their_own_folders_and_never_mix(be
 def test_prior_auto_and_prior_input_follow_what_align3r_train_recorded(nets, tmp_path, caplog):
     """`align3r eval --prior auto` on a Depth Anything, depth-map fine-tune picks both, for its
     final_model/ (config.json) and its checkpoint-*.pth (the run's config.yaml)."""
-    import argparse
-
     import yaml
 
-    from align3r.commands.eval import compose, single_plan
+    from align3r.commands.eval import compose
+    from align3r.eval.run import single_plan
 
     final = _finetuned(tmp_path / "run" / "final_model", nets["prior"],
                        {"prior": "depthanything", "prior_input": "depthmap"})
@@ -335,9 +335,8 @@ def test_prior_auto_and_prior_input_follow_what_align3r_train_recorded(nets, tmp
     cfg = compose("eval/single", [])
 
     def plan(model, prior="auto", prior_input=None):
-        args = argparse.Namespace(eval_command="depth", dataset="tum", model=str(model), prior=prior,
-                                  prior_input=prior_input, name=None)
-        spec, [(_, exp)] = single_plan(cfg, args)
+        spec, [(_, exp)] = single_plan(cfg, task="depth", dataset="tum", model=str(model), prior=prior,
+                                       prior_input=prior_input, name=None)
         return spec.rows[0].label, exp
 
     for model in (final, tmp_path / "run" / "checkpoint-best.pth"):

@@ -277,7 +277,8 @@ def test_waiting_for_other_ranks_ends_when_results_stop_appearing(tmp_path):
     import threading
     import time
 
-    from align3r.eval.run.runner import PlannedSequence, wait_for_results
+    from align3r.eval.run.runner import PlannedSequence
+    from align3r.eval.run.shards import wait_for_results
 
     planned = [PlannedSequence(None, None, None, None, None, f"fp{i}", tmp_path / f"s{i}.json") for i in range(3)]
     (tmp_path / "s0.json").write_text(json.dumps({"fingerprint": "fp0"}))

@@ -462,7 +462,7 @@ def test_a_prior_for_a_network_without_prior_branch_is_an_error(bench, nets, tmp
     to do; --prior auto on a local checkpoint says which prior it assumed."""
     import logging
 
-    from align3r.commands.eval import model_label
+    from align3r.eval.run import model_label
 
     base = ["depth", "--dataset", "tum", "--model", str(nets["plain"]), "--quiet", *overrides(bench, tmp_path, nets),
             f"data.tum.sequences=[{TUM[0]}]"]
@@ -481,14 +481,12 @@ def test_a_prior_for_a_network_without_prior_branch_is_an_error(bench, nets, tmp
 
 
 def _single_settings(command: str, dataset: str, model: str, prior: str, *extra: str):
-    import argparse
-
-    from align3r.commands.eval import compose, single_plan
+    from align3r.commands.eval import compose
+    from align3r.eval.run import single_plan
 
     cfg = compose("eval/single", list(extra))
-    args = argparse.Namespace(eval_command=command, dataset=dataset, model=model, prior=prior,
-                              prior_input="pointmap", name=None)
-    [(_, exp)] = single_plan(cfg, args)[1]
+    [(_, exp)] = single_plan(cfg, task=command, dataset=dataset, model=model, prior=prior, prior_input="pointmap",
+                             name=None)[1]
     return exp.settings
 
 
@@ -497,7 +495,8 @@ def test_single_runs_use_the_protocol_of_the_matching_table_row():
     (swinstride-5-noncyclic there), and every single run equals its table row but for the network."""
     from dataclasses import replace
 
-    from align3r.commands.eval import compose, table_plan
+    from align3r.commands.eval import compose
+    from align3r.eval.run import table_plan
 
     for table in ("camera_pose", "video_depth"):
         _, plan = table_plan(compose(f"eval/table/{table}", []), table)

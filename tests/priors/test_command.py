@@ -123,6 +123,7 @@ def test_device_errors_use_the_option_syntax(image_folder, tmp_path, capsys, mon
 def test_progress_moves_once_per_frame(image_folder, tiny_depth_pro, tmp_path, monkeypatch):
     """Not once per 16-frame chunk: with a slow model on the CPU that is minutes between updates."""
     import align3r.commands.prior as command
+    import align3r.priors.jobs as jobs
 
     events = []
     build = command._build_prior
@@ -152,7 +153,7 @@ def test_progress_moves_once_per_frame(image_folder, tiny_depth_pro, tmp_path, m
             events.append(("update", n))
 
     monkeypatch.setattr(command, "_build_prior", recording_prior)
-    monkeypatch.setattr(command, "tqdm", Bar)
+    monkeypatch.setattr(jobs, "tqdm", Bar)  # the progress bar of align3r.priors.jobs.write_prior_files
     assert main(["prior", str(image_folder), "--weights", str(tiny_depth_pro), "--out", str(tmp_path / "o"),
                  "--batch-size", "1"]) == 0
     assert events == ["frame", ("update", 1), "frame", ("update", 1)]

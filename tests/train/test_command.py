@@ -18,7 +18,7 @@ import yaml
 
 from align3r.commands import train as train_command
 from align3r.errors import InputError
-from align3r.train import checkpoint
+from align3r.train import checkpoint, resume
 
 REPO = Path(__file__).resolve().parents[2]
 LINEAR = "+model.overrides.head_type=linear"
@@ -62,7 +62,7 @@ def test_rerunning_a_finished_run_with_other_settings_trains_nothing_and_keeps_i
     assert "has finished (epoch 1 of 1): nothing is trained" in caplog.text
     assert "train.optim.lr: 0.0001 -> 0.5" in caplog.text and "train_pairs: 4 -> 100" in caplog.text
     assert "data.train.datasets.0.size: 4 -> 100" in caplog.text and "new output_dir" in caplog.text
-    assert not (out / train_command.CHANGES_LOG).exists()
+    assert not (out / resume.CHANGES_LOG).exists()
 
 
 def test_resuming_with_other_settings_warns_and_logs_them_beside_the_original_config(tiny_set, tmp_path, caplog):
@@ -78,7 +78,7 @@ def test_resuming_with_other_settings_warns_and_logs_them_beside_the_original_co
     assert any("run-control settings changed: train.max_steps: 1 -> (unset)" in r.getMessage()
                for r in caplog.records)
     assert yaml.safe_load((out / "config.yaml").read_text())["train"]["optim"]["epochs"] == 3  # the original
-    [record] = [json.loads(line) for line in (out / train_command.CHANGES_LOG).read_text().splitlines()]
+    [record] = [json.loads(line) for line in (out / resume.CHANGES_LOG).read_text().splitlines()]
     assert record["changes"]["train.optim.epochs"] == [3, 1] and (record["epoch"], record["step"]) == (0, 1)
     assert checkpoint.load_checkpoint(out / checkpoint.LAST)["train_config"]["optim"]["epochs"] == 1  # it applied
 
@@ -87,7 +87,7 @@ def test_resuming_with_other_settings_warns_and_logs_them_beside_the_original_co
 
 
 def test_final_model_records_the_prior_it_was_trained_with(tiny_set, tmp_path):
-    from align3r.commands.eval import model_label
+    from align3r.eval.run import model_label
     from align3r.model import read_checkpoint
     from align3r.priors.compatibility import effective_prior_input, resolve_prior_name, training_metadata
 

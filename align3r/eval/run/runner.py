@@ -1,20 +1,18 @@
-"""Run experiments sequence by sequence: resume, shard over processes, aggregate.
+"""Run experiments sequence by sequence: plan, resume, evaluate this process's share.
 
-Each process loads a network once (:class:`NetworkCache`) and walks its share of the sequences:
-under ``torchrun`` (``RANK`` / ``WORLD_SIZE`` set) rank r takes items r, r + W, r + 2W, ... of the
-list — one experiment's sequences in protocol order (:func:`run_experiment`), or every sequence of
-a table (``align3r eval table``, through :func:`plan_experiment` and :func:`run_sequences`). A sequence whose result file already holds an ``ok`` record
-with the current fingerprint is skipped, so an interrupted run continues where it stopped and a
-finished one costs nothing to re-run. Rank 0 aggregates once every sequence has its record
-(:func:`wait_for_results` waits for the other ranks' files while they keep appearing,
-:func:`aggregate_experiment` summarises).
+Each process loads a network once (:class:`NetworkCache`) and walks its share of the sequences
+(:class:`~align3r.eval.run.shards.Shard`): one experiment's sequences in protocol order
+(:func:`run_experiment`), or every sequence of a table (``align3r.eval.run.table.run_table``,
+through :func:`plan_experiment` and :func:`run_sequences`). A sequence whose result file already
+holds an ``ok`` record with the current fingerprint is skipped, so an interrupted run continues
+where it stopped and a finished one costs nothing to re-run. Waiting for the other ranks:
+:mod:`~align3r.eval.run.shards`; summaries: :mod:`~align3r.eval.run.aggregate`.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 import traceback
 from collections.abc import Callable
@@ -31,7 +29,6 @@ from align3r.eval.run.results import (
     read_record,
     result_path,
     reusable,
-    write_experiment_outputs,
     write_json_atomic,
 )
 from align3r.eval.run.sequence import (
@@ -43,35 +40,10 @@ from align3r.eval.run.sequence import (
     sequence_fingerprint_payload,
 )
 from align3r.eval.run.settings import GROUPED_GRAPHS, Experiment, Runtime, fingerprint
+from align3r.eval.run.shards import Shard
 from align3r.eval.run.stages import clip_size_chain
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Shard:
-    """This process's place among the evaluation processes (``torchrun`` environment)."""
-
-    rank: int = 0
-    world_size: int = 1
-    local_rank: int = 0
-
-    def __post_init__(self) -> None:
-        if self.world_size < 1 or not 0 <= self.rank < self.world_size:
-            raise InputError(f"bad process layout: RANK={self.rank}, WORLD_SIZE={self.world_size}")
-
-    @classmethod
-    def from_env(cls) -> Shard:
-        """From ``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK`` (one process when unset)."""
-        try:
-            return cls(int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)),
-                       int(os.environ.get("LOCAL_RANK", 0)))
-        except ValueError as exc:
-            raise InputError(f"RANK / WORLD_SIZE / LOCAL_RANK must be integers: {exc}") from None
-
-    def take(self, items: list) -> list:
-        """Items r, r + W, r + 2W, ... of ``items``."""
-        return items[self.rank::self.world_size]
 
 
 def shard_device(device: str, shard: Shard) -> torch.device:
@@ -265,170 +237,3 @@ def run_experiment(exp: Experiment, runtime: Runtime, *, shard: Shard | None = N
     networks = networks or NetworkCache(shard_device(runtime.device, shard))
     prior_models = prior_models or PriorModels(runtime, networks.device)
     return run_sequences(shard.take(plan_experiment(exp, runtime)), runtime, networks, prior_models)
-
-
-def _current_record(item: PlannedSequence) -> dict[str, Any] | None:
-    """The record of ``item`` if it was computed with the current fingerprint (any status)."""
-    record = read_record(item.path)
-    return record if record is not None and record.get("fingerprint") == item.fingerprint else None
-
-
-def missing_results(planned: list[PlannedSequence]) -> list[PlannedSequence]:
-    """The planned sequences without a record of their current fingerprint."""
-    return [item for item in planned if _current_record(item) is None]
-
-
-def wait_for_results(planned: list[PlannedSequence], *, idle_s: float, poll_s: float = 10.0) -> list[PlannedSequence]:
-    """Wait for other processes' records: until every planned sequence has one, or until none
-    has appeared for ``idle_s`` seconds (a process that died writes nothing more, one that is
-    still working does). Returns the sequences still missing (empty when all are there)."""
-    missing = missing_results(planned)
-    last_progress = time.monotonic()
-    while missing and idle_s > 0:
-        left = last_progress + idle_s - time.monotonic()
-        if left <= 0:
-            break
-        time.sleep(min(poll_s, left))
-        still = missing_results(missing)
-        if len(still) < len(missing):
-            last_progress = time.monotonic()
-        missing = still
-    return missing
-
-
-def differing_inputs(stored: dict[str, Any] | None, current: dict[str, Any]) -> list[str]:
-    """The keys (``settings.<field>`` for settings, ``options.<key>`` for reader options) whose
-    values differ between a record's inputs and the current ones; only keys present in both
-    count, so partial inputs (old records, records-only mode) compare what they can."""
-    if not stored:
-        return []
-    out = []
-    for key in sorted(set(stored) & set(current)):
-        old, new = stored[key], current[key]
-        if old == new:
-            continue
-        if key in ("settings", "options") and isinstance(old, dict) and isinstance(new, dict):
-            out += [f"{key}.{k}" for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
-        else:
-            out.append(key)
-    return out
-
-
-def _record_inputs(record: dict[str, Any]) -> dict[str, Any]:
-    """A record's fingerprint inputs; for records written before they were stored, the part
-    that the record holds elsewhere (settings, reader options, frames)."""
-    if isinstance(record.get("inputs"), dict):
-        return record["inputs"]
-    dataset = record.get("dataset") or {}
-    inputs = {"settings": record.get("settings"),
-              "options": {k: v for k, v in (dataset.get("options") or {}).items() if k != "sequences"}}
-    if record.get("frames") is not None:
-        inputs["frames"] = record["frames"]
-    return {k: v for k, v in inputs.items() if v is not None}
-
-
-def stale_reason(record: dict[str, Any], current: dict[str, Any]) -> str:
-    """Why a record of other inputs than ``current`` is stale: the differing keys, or a phrase."""
-    keys = differing_inputs(_record_inputs(record), current)
-    if not keys:
-        return "settings differ"
-    shown = ", ".join(keys[:8]) + (f", ... ({len(keys) - 8} more)" if len(keys) > 8 else "")
-    return f"settings differ: {shown}"
-
-
-@dataclass
-class ExperimentResults:
-    """The records of an experiment as the current settings see them (:func:`collect_experiment`)."""
-
-    experiment: Experiment
-    expected: list[str]
-    present: list[dict[str, Any]]
-    """Records computed with the current fingerprint (any status), in protocol order."""
-    stale: dict[str, str] = field(default_factory=dict)
-    """Sequence -> why its record (computed with other inputs) does not count."""
-    from_records: bool = False
-    """The dataset was not on disk: the sequences and their match were taken from the records."""
-
-    @property
-    def evaluated(self) -> int:
-        return sum(r.get("status") == "ok" for r in self.present)
-
-
-def collect_experiment(exp: Experiment, runtime: Runtime, *, records_only: bool = False) -> ExperimentResults:
-    """The records of ``exp`` that match the current fingerprints, and the stale ones.
-
-    ``records_only``: when the dataset root is not on disk, work from the records alone
-    (:func:`_collect_from_records`) instead of failing to list the sequences.
-    """
-    if records_only and not Path(exp.dataset.root).exists():
-        return _collect_from_records(exp, runtime)
-    planned = plan_experiment(exp, runtime)
-    present, stale = [], {}
-    for item in planned:
-        record = read_record(item.path)
-        if record is None:
-            continue
-        if record.get("fingerprint") == item.fingerprint:
-            present.append(record)
-        else:
-            stale[item.seq.name] = stale_reason(record, item.payload)
-    return ExperimentResults(exp, [p.seq.name for p in planned], present, stale)
-
-
-def _collect_from_records(exp: Experiment, runtime: Runtime) -> ExperimentResults:
-    """Without the dataset: every record in the experiment's folder (or those of
-    ``sequences`` when it names them) is matched on what can be checked without the data —
-    dataset, reader options, settings, checkpoint, prior model — not on its frame list or prior
-    files; the expected sequences are the named ones, else those with a record."""
-    folder = Path(runtime.results) / exp.name
-    wanted = exp.dataset.options.get("sequences")
-    wanted = [wanted] if isinstance(wanted, str) and wanted != "all" else wanted
-    named = list(wanted) if isinstance(wanted, (list, tuple)) else None
-    options = {k: v for k, v in dict(exp.dataset.options).items() if k != "sequences"}
-    records = [r for r in map(read_record, sorted(folder.glob("*.json")))
-               if isinstance(r, dict) and "sequence" in r and "status" in r]
-    by_name = {r["sequence"]: r for r in records if named is None or r["sequence"] in named}
-    present, stale = [], {}
-    stamps: dict[str | None, Any] = {}
-    for name, record in by_name.items():
-        settings = exp.settings.for_sequence(name)
-        if settings.model not in stamps:
-            stamps[settings.model] = checkpoint_stamp(settings.model)
-        current = {"schema": RECORD_SCHEMA, "dataset": exp.dataset.name, "options": options, "sequence": name,
-                   "settings": settings.to_dict(), "checkpoint": stamps[settings.model]}
-        stored = _record_inputs(record)
-        if stored.get("prior_source") == "computed":
-            current["prior_model"] = runtime.prior_model_for(settings.prior)
-        current = json.loads(json.dumps(current, default=str))
-        keys = differing_inputs(stored, current)
-        if keys or "settings" not in stored:
-            stale[name] = stale_reason(record, current)
-        else:
-            present.append(record)
-    expected = named if named is not None else list(by_name)
-    return ExperimentResults(exp, list(expected), present, stale, from_records=True)
-
-
-def write_experiment_results(results: ExperimentResults, runtime: Runtime) -> dict[str, Any]:
-    """Write ``sequences.csv`` and ``summary.json`` of collected results; returns the summary."""
-    exp = results.experiment
-    extra = {"experiment": exp.name, "dataset": exp.dataset.to_dict(), "settings": exp.settings.to_dict()}
-    if results.from_records:
-        extra["from_records"] = True
-    return write_experiment_outputs(Path(runtime.results) / exp.name, exp.settings.task, results.present,
-                                    results.expected, extra, stale=results.stale)
-
-
-def aggregate_experiment(exp: Experiment, runtime: Runtime, *, wait_s: float = 0.0,
-                         poll_s: float = 10.0) -> dict[str, Any]:
-    """Summarise ``exp`` from its result files (``sequences.csv``, ``summary.json``).
-
-    Only records matching the current fingerprints count; with ``wait_s`` > 0 this first waits
-    for missing ones (other ranks still running) until none has appeared for ``wait_s`` seconds
-    (:func:`wait_for_results`). Returns the summary with ``counts`` saying how many sequences are
-    missing, and how many have a record of other settings (``stale``, with the reason per
-    sequence under ``stale``).
-    """
-    if wait_s > 0:
-        wait_for_results(plan_experiment(exp, runtime), idle_s=wait_s, poll_s=poll_s)
-    return write_experiment_results(collect_experiment(exp, runtime), runtime)
