@@ -47,6 +47,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                             "the overrides of the run (records of other settings are stale: it stops, writing "
                             "nothing)")
         p.add_argument("--quiet", action="store_true", help="no progress bars")
+        p.add_argument("--format", choices=("markdown", "csv", "json"), default="markdown",
+                       help="how the table is printed (table.md, .csv, .json and .png are written either way)")
 
     table = sub.add_parser("table", help="reproduce one table of the paper (see `align3r eval list`)",
                            formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -375,7 +377,7 @@ def _shrinking_outputs(spec, collected: dict, results_root: Path) -> list[str]:
     return out
 
 
-def execute(spec, plan, cfg, *, aggregate_only: bool = False, quiet: bool = False) -> int:
+def execute(spec, plan, cfg, *, aggregate_only: bool = False, quiet: bool = False, fmt: str = "markdown") -> int:
     """Run this process's share of every experiment of ``plan``, then (rank 0) print the table.
 
     Returns 0, or (rank 0) 1 when sequences of other ranks never got a result (see
@@ -428,9 +430,9 @@ def execute(spec, plan, cfg, *, aggregate_only: bool = False, quiet: bool = Fals
     else:
         summaries = {key: aggregate_experiment(exp, runtime) for key, exp in plan}
     out_dir = Path(runtime.results) / spec.name
-    markdown = write_table(spec, summaries, out_dir)
-    print(markdown, end="")
-    print(f"align3r eval: per-sequence results under {out_dir}/, table in {out_dir / 'table.md'} (+ .csv, .json)",
+    print(write_table(spec, summaries, out_dir, fmt), end="")
+    print(f"align3r eval: per-sequence results under {out_dir}/, table in {out_dir / 'table.md'} (+ .csv, .json, "
+          ".png)",
           file=sys.stderr)
     return status
 
@@ -532,4 +534,4 @@ def run(args: argparse.Namespace) -> int:
     if os.environ.get("WORLD_SIZE", "1") != "1":
         log.info("torchrun: rank %s of %s", os.environ.get("RANK"), os.environ.get("WORLD_SIZE"))
     warn_shadowed_protocol_overrides(cfg, plan, args.overrides)
-    return execute(spec, plan, cfg, aggregate_only=args.aggregate_only, quiet=args.quiet)
+    return execute(spec, plan, cfg, aggregate_only=args.aggregate_only, quiet=args.quiet, fmt=args.format)
