@@ -267,3 +267,20 @@ def test_every_published_number_is_in_its_row_with_its_source(table_name):
             assert ("Table" in row.source) or ("table" in row.source)
     covered = {(t, r) for t, r in PAPER if t == table_name}
     assert covered <= {(table_name, r.name) for r in spec.rows}
+
+
+def test_table4_report_puts_published_minutes_beside_ours_and_names_the_machine():
+    """`align3r bench table4` prints this report (its run is timed by hand: docs/benchmarks.md)."""
+    from align3r.eval.report import Table4Row, table4_published, table4_report
+
+    rows = table4_published()
+    assert [(r["row"], r["graph"], r["published_pairs"], r["published_minutes"]) for r in rows] == [
+        ("swin10", "swin-10", 600, 2.9), ("swinstride5", "swinstride-5-noncyclic", 250, 2.6),
+        ("grouped_paper", "grouped-paper", 138, 1.8)]
+    measured = [Table4Row(r["label"], r["graph"], r["published_pairs"], r["published_pairs"], s, r["published_minutes"])
+                for r, s in zip(rows, (90.0, 30.0, None))]
+    text = table4_report(measured, "CPU (test machine)", "tiny random networks; NOT the paper's setting")
+    assert "| swin-10 (cyclic) | swin-10 | 600 / 600 | 1.50 / 2.9 |" in text
+    assert "| swinstride-5-noncyclic | swinstride-5-noncyclic | 250 / 250 | 0.50 / 2.6 |" in text
+    assert "| keyframes + clips of 10 | grouped-paper | 138 / 138 | — / 1.8 |" in text
+    assert "Ours measured on: CPU (test machine); tiny random networks; NOT the paper's setting." in text
