@@ -47,6 +47,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                             "the overrides of the run (records of other settings are stale: it stops, writing "
                             "nothing)")
         p.add_argument("--quiet", action="store_true", help="no progress bars")
+        p.add_argument("--format", choices=("markdown", "csv", "json"), default="markdown",
+                       help="how the table is printed (table.md, .csv, .json and .png are written either way)")
 
     table = sub.add_parser("table", help="reproduce one table of the paper (see `align3r eval list`)",
                            formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -165,7 +167,7 @@ def run(args: argparse.Namespace) -> int:
         log.info("torchrun: rank %s of %s", os.environ.get("RANK"), os.environ.get("WORLD_SIZE"))
     shadowed_protocol_overrides(config, plan, args.overrides)
     result = run_table(spec, plan, runtime, aggregate_only=args.aggregate_only,
-                       shard_wait_s=config.get("shard_wait_s"))
+                       shard_wait_s=config.get("shard_wait_s"), fmt=args.format)
     if result.shard.rank != 0:
         print(f"align3r eval: rank {result.shard.rank} finished its sequences; rank 0 writes the table",
               file=sys.stderr)
@@ -177,7 +179,7 @@ def run(args: argparse.Namespace) -> int:
               "records alone (sequences: those with a record or named in data.<dataset>.sequences; matched on "
               "settings, reader options, checkpoint and prior model; frames and prior files not re-checked)",
               file=sys.stderr)
-    print(result.markdown, end="")
+    print(result.printed, end="")
     print(f"align3r eval: per-sequence results under {result.out_dir}/, table in {result.out_dir / 'table.md'} "
-          "(+ .csv, .json)", file=sys.stderr)
+          "(+ .csv, .json, .png)", file=sys.stderr)
     return result.status

@@ -1,18 +1,22 @@
 """The paper's tables: which experiments fill them, and our figures beside the published ones.
 
 A table has column groups (a dataset, a task and the metrics shown for it) and rows (a method:
-one experiment per column group). :func:`render_markdown` prints every cell as
-``ours (published)``; :func:`write_table` also saves it as CSV and JSON with the sources of the
-published numbers. Metric ids (configs, summaries): depth ``abs_rel sq_rel rmse log_rmse delta1
-delta2 delta3`` (δ as fractions, not percent), pose ``ate rpe_trans rpe_rot`` (RPE rot in
-degrees), cost ``pairs time_priors time_inference time_flow time_align time_total`` (per-sequence
-means, seconds).
+one experiment per column group). Every cell holds ours, the published number and their
+difference, ``ours − published`` absolute and relative to the published number
+(:func:`table_values`); :func:`render` prints them as Markdown (``ours / published / Δ (Δ%)``, "—"
+for a missing number), CSV or JSON, and :func:`write_table` saves all three beside the results with
+a figure (``align3r.eval.report``). Metric ids (configs, summaries): depth ``abs_rel sq_rel rmse
+log_rmse delta1 delta2 delta3`` (δ as fractions, not percent), pose ``ate rpe_trans rpe_rot`` (RPE
+rot in degrees), cost ``pairs time_priors time_inference time_flow time_align time_total``
+(per-sequence means, seconds) and ``time_total_min`` (``time_total`` in minutes, the unit of the
+paper's Table 4).
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -20,7 +24,14 @@ from pathlib import Path
 from typing import Any
 
 from align3r.errors import InputError
-from align3r.eval.run.results import COST_KEYS, DEPTH_KEYS, POSE_KEYS, write_json_atomic, write_text_atomic
+from align3r.eval.run.results import (
+    COST_KEYS,
+    DEPTH_KEYS,
+    POSE_KEYS,
+    json_safe,
+    write_json_atomic,
+    write_text_atomic,
+)
 
 METRICS: dict[str, tuple[str, str, str]] = {
     "abs_rel": ("Abs Rel", "↓", "{:.3f}"),
@@ -39,12 +50,17 @@ METRICS: dict[str, tuple[str, str, str]] = {
     "time_flow": ("flow (s)", "↓", "{:.2f}"),
     "time_align": ("alignment (s)", "↓", "{:.2f}"),
     "time_total": ("total (s)", "↓", "{:.2f}"),
+    "time_total_min": ("total (min)", "↓", "{:.2f}"),
 }
 """Metric id -> (display name, better direction, number format)."""
 
 DATASET_LABELS = {"sintel": "Sintel", "bonn": "Bonn", "tum": "TUM-dynamics", "pointodyssey": "PointOdyssey",
                   "flyingthings3d": "FlyingThings3D", "davis": "DAVIS"}
-TASK_METRICS = {"depth": set(DEPTH_KEYS) | set(COST_KEYS), "pose": set(POSE_KEYS) | set(COST_KEYS)}
+DERIVED = {"time_total_min": ("time_total", 1 / 60)}
+"""Metric id -> (the summary's cost it is read from, factor)."""
+TASK_METRICS = {task: set(keys) | set(COST_KEYS) | set(DERIVED) for task, keys in (("depth", DEPTH_KEYS),
+                                                                                   ("pose", POSE_KEYS))}
+FORMATS = ("markdown", "csv", "json")
 
 
 @dataclass(frozen=True)
@@ -97,9 +113,19 @@ class TableSpec:
 def _value(summary: Mapping[str, Any] | None, metric: str) -> float | None:
     if summary is None:
         return None
-    group = summary.get("costs", {}) if metric in COST_KEYS else summary.get("metrics", {})
-    value = group.get(metric)
-    return None if value is None else float(value)
+    source, factor = DERIVED.get(metric, (metric, 1.0))
+    group = summary.get("costs", {}) if source in COST_KEYS else summary.get("metrics", {})
+    value = group.get(source)
+    return None if value is None else float(value) * factor
+
+
+def difference(ours: float | None, published: float | None) -> tuple[float | None, float | None]:
+    """``(ours − published, (ours − published) / |published|)``; None where either is missing
+    (or NaN), the relative one also where the published number is 0."""
+    if ours is None or published is None or math.isnan(ours):
+        return None, None
+    delta = ours - published
+    return delta, (delta / abs(published) if published else None)
 
 
 def _fmt(value: float | None, metric: str) -> str:
@@ -119,7 +145,9 @@ def in_mean(counts: Mapping[str, Any]) -> int:
 
 
 def table_values(spec: TableSpec, summaries: Mapping[tuple[str, str], Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """One entry per (row, column, metric): ours, published, and where the published value is from.
+    """One entry per (row, column, metric): ours, published, their difference (``delta`` = ours −
+    published, ``delta_rel`` = delta / |published|; None where either is missing) and where the
+    published value is from.
 
     ``summaries`` maps (row name, column key) to the experiment summary (or lacks the key).
     ``sequences`` is how many sequences the value averages (degenerate, failed and missing ones
@@ -132,17 +160,37 @@ def table_values(spec: TableSpec, summaries: Mapping[tuple[str, str], Mapping[st
             published = dict(row.published.get(col.key, {}) or {})
             counts = (summary or {}).get("counts", {})
             for metric in col.metrics:
-                pub = published.get(metric)
+                pub = None if published.get(metric) is None else float(published[metric])
+                ours = _value(summary, metric)
+                delta, relative = difference(ours, pub)
                 out.append({"table": spec.name, "row": row.name, "method": row.label, "dataset": col.dataset,
-                            "task": col.task, "metric": metric, "ours": _value(summary, metric),
-                            "published": None if pub is None else float(pub),
-                            "published_source": row.source or spec.source,
+                            "task": col.task, "metric": metric, "ours": ours, "published": pub,
+                            "delta": delta, "delta_rel": relative, "published_source": row.source or spec.source,
                             "sequences": in_mean(counts) if counts else None, "expected": counts.get("expected")})
     return out
 
 
+def _fmt_delta(delta: float | None, relative: float | None, metric: str) -> str:
+    if delta is None:
+        return "—"
+    text = METRICS[metric][2].replace("{:", "{:+").format(delta)
+    return text + (f" ({relative:+.1%})" if relative is not None else "")
+
+
+def _cell(value: Mapping[str, Any]) -> str:
+    """``ours / published / Δ (Δ%)`` of one :func:`table_values` entry."""
+    metric = value["metric"]
+    return (f"{_fmt(value['ours'], metric)} / {_fmt(value['published'], metric)} / "
+            f"{_fmt_delta(value['delta'], value['delta_rel'], metric)}")
+
+
+def machines(summaries: Mapping[tuple[str, str], Mapping[str, Any]]) -> list[str]:
+    """The machines the table's sequences ran on (summaries' ``machines``), each once."""
+    return list(dict.fromkeys(m for s in summaries.values() for m in (s or {}).get("machines") or []))
+
+
 def render_markdown(spec: TableSpec, summaries: Mapping[tuple[str, str], Mapping[str, Any]]) -> str:
-    """The table as Markdown, every cell ``ours (published)``, plus notes on incomplete cells."""
+    """The table as Markdown, every cell ``ours / published / Δ (Δ%)``, plus notes on incomplete cells."""
     header = ["Method"]
     for col in spec.columns:
         for metric in col.metrics:
@@ -150,17 +198,17 @@ def render_markdown(spec: TableSpec, summaries: Mapping[tuple[str, str], Mapping
             header.append(f"{col.label} {name}{(' ' + better) if better else ''}")
     lines = [f"### {spec.title}", "", "| " + " | ".join(header) + " |",
              "|" + "|".join([":---"] + ["---:"] * (len(header) - 1)) + "|"]
+    values = iter(table_values(spec, summaries))
     notes = []
+    twice = {c.dataset for c in spec.columns if sum(d.dataset == c.dataset for d in spec.columns) > 1}
     for row in spec.rows:
         cells = [row.label]
         for col in spec.columns:
             summary = summaries.get((row.name, col.key))
-            published = row.published.get(col.key, {}) or {}
-            for metric in col.metrics:
-                pub = published.get(metric)
-                cells.append(f"{_fmt(_value(summary, metric), metric)} ({_fmt(None if pub is None else float(pub), metric)})")
+            cells += [_cell(next(values)) for _ in col.metrics]
+            where = f"{row.label} / {col.label}" + (f" {col.task}" if col.dataset in twice else "")
             if summary is None:
-                notes.append(f"{row.label} / {col.label}: not evaluated")
+                notes.append(f"{where}: not evaluated")
                 continue
             counts = summary.get("counts", {})
             lacking = [f"{counts[k]} {k}" for k in ("missing", "stale", "failed", "degenerate") if counts.get(k)]
@@ -171,10 +219,13 @@ def render_markdown(spec: TableSpec, summaries: Mapping[tuple[str, str], Mapping
             if empty > 0:  # depth sequences whose ground truth has no valid pixel carry no weight
                 lacking.append(f"{empty} without valid ground truth")
             if lacking:
-                notes.append(f"{row.label} / {col.label}: {in_mean(counts)} of {counts.get('expected', 0)} "
+                notes.append(f"{where}: {in_mean(counts)} of {counts.get('expected', 0)} "
                              f"sequences in the mean ({', '.join(lacking)})")
+            elif not counts.get("expected"):  # nothing listed and nothing on disk (--aggregate-only, no data)
+                notes.append(f"{where}: no result")
         lines.append("| " + " | ".join(cells) + " |")
-    legend = "Cells: ours (published); — = no value, n/a = no usable sequence"
+    legend = ("Cells: ours / published / Δ = ours − published (relative to published); — = no value, "
+              "n/a = no usable sequence")
     if any(m.startswith("delta") for col in spec.columns for m in col.metrics):
         legend += "; δ as fractions (0–1), not percent"
     lines += ["", legend + "."]
@@ -184,23 +235,54 @@ def render_markdown(spec: TableSpec, summaries: Mapping[tuple[str, str], Mapping
         lines.append("Published: " + " | ".join(sources) + ".")
     if spec.notes:
         lines.append(spec.notes.strip())
+    if any(m in COST_KEYS or m in DERIVED for col in spec.columns for m in col.metrics):
+        ran = machines(summaries)
+        lines.append(f"Our times measured on: {', '.join(ran) if ran else '— (nothing ran)'}.")
     lines += [f"- {n}" for n in notes]
     return "\n".join(lines) + "\n"
 
 
-def write_table(spec: TableSpec, summaries: Mapping[tuple[str, str], Mapping[str, Any]], out_dir: Path) -> str:
-    """Write ``table.md``, ``table.csv`` and ``table.json`` to ``out_dir``; returns the Markdown."""
-    markdown = render_markdown(spec, summaries)
-    values = table_values(spec, summaries)
+def render_csv(values: Sequence[Mapping[str, Any]]) -> str:
+    """:func:`table_values` as CSV, one line per cell (empty field = no value, NaN included)."""
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=list(values[0]) if values else ["table"], lineterminator="\n")
     writer.writeheader()
-    writer.writerows(values)
-    write_text_atomic(out_dir / "table.md", markdown)
-    write_text_atomic(out_dir / "table.csv", buffer.getvalue())
-    write_json_atomic(out_dir / "table.json", {"table": spec.name, "title": spec.title, "values": values,
-                                               "summaries": {f"{r}/{c}": s for (r, c), s in summaries.items()}})
-    return markdown
+    writer.writerows(json_safe(list(values)))
+    return buffer.getvalue()
+
+
+def table_document(spec: TableSpec, summaries: Mapping[tuple[str, str], Mapping[str, Any]]) -> dict[str, Any]:
+    """What ``table.json`` holds: the table's name, title, source, machines, every cell
+    (:func:`table_values`) and the summaries they come from."""
+    return {"table": spec.name, "title": spec.title, "source": spec.source, "machines": machines(summaries),
+            "values": table_values(spec, summaries),
+            "summaries": {f"{r}/{c}": s for (r, c), s in summaries.items()}}
+
+
+def render(spec: TableSpec, summaries: Mapping[tuple[str, str], Mapping[str, Any]], fmt: str = "markdown") -> str:
+    """The table in ``fmt``: ``markdown``, ``csv`` or ``json`` (:data:`FORMATS`)."""
+    if fmt not in FORMATS:
+        raise InputError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    if fmt == "markdown":
+        return render_markdown(spec, summaries)
+    if fmt == "csv":
+        return render_csv(table_values(spec, summaries))
+    return json.dumps(json_safe(table_document(spec, summaries)), indent=1, allow_nan=False) + "\n"
+
+
+def write_table(spec: TableSpec, summaries: Mapping[tuple[str, str], Mapping[str, Any]], out_dir: Path,
+                fmt: str = "markdown") -> str:
+    """Write ``table.md``, ``table.csv``, ``table.json`` and the figure ``table.png``
+    (:func:`align3r.eval.report.plot_table`) to ``out_dir``; returns the table in ``fmt``."""
+    from align3r.eval.report import plot_table
+
+    printed = render(spec, summaries, fmt)  # an unknown format fails before anything is written
+    document = table_document(spec, summaries)
+    write_text_atomic(out_dir / "table.md", render_markdown(spec, summaries))
+    write_text_atomic(out_dir / "table.csv", render_csv(document["values"]))
+    write_json_atomic(out_dir / "table.json", document)
+    plot_table(spec, document["values"], out_dir / "table.png", machines=document["machines"])
+    return printed
 
 
 def table_from_dict(name: str, data: Mapping[str, Any], rows: Mapping[str, Mapping[str, Any]],

@@ -171,7 +171,7 @@ def test_decode_labels_fractional_seconds_and_the_real_seek(capsys, tmp_path):
 
 # --- 10. help ----------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("target", ["align", "decode", "e2e", "flow", "model", "prior", "train"])
+@pytest.mark.parametrize("target", ["align", "decode", "e2e", "flow", "model", "prior", "table4", "train"])
 def test_every_bench_target_has_a_description_and_option_defaults(capsys, target):
     with pytest.raises(SystemExit):
         main(["bench", target, "--help"])

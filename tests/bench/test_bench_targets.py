@@ -44,3 +44,15 @@ def test_peak_memory_window_resets_between_rows():
     reset_peak_memory("cpu")
     assert peak_rss_gib() < high - 0.25  # the next row does not inherit the 512 MiB peak
     assert peak_memory(torch.device("cpu")).endswith("(process peak RSS)")
+
+
+def test_encoding_each_frame_once_saves_the_flops_the_readme_claims(capsys):
+    """README and docs/architecture.md: 2.1x fewer FLOPs per pair at 4.5 pairs per frame, for the
+    released architecture at 512x288 (counted on the meta device: nothing is computed)."""
+    code = main(["bench", "model", "--preset", "align3r-512-dpt", "--size", "512x288", "--flops", "--skip-forward",
+                 "--device", "cpu"])
+    out = capsys.readouterr().out
+    assert code == 0
+    pair = float(re.search(r"\| full pair forward \| ([\d.]+) \|", out).group(1))
+    per_edge = float(re.search(r"\| per edge, each frame encoded once, 4.5 edges/frame \| ([\d.]+) \|", out).group(1))
+    assert round(pair / per_edge, 1) >= 2.1

@@ -202,7 +202,14 @@ def test_every_table_prints_ours_beside_published(runs, name):
             fmt = METRICS[value["metric"]][2]
             assert value["ours"] is not None and np.isfinite(value["ours"]), (label, value)
             published = "—" if value["published"] is None else fmt.format(value["published"])
-            assert cell == f"{fmt.format(value['ours'])} ({published})"
+            if value["published"] is None:
+                delta = "—"
+            else:
+                diff = value["ours"] - value["published"]
+                assert value["delta"] == pytest.approx(diff) and value["delta_rel"] == pytest.approx(
+                    diff / value["published"])
+                delta = f"{fmt.replace('{:', '{:+').format(diff)} ({diff / value['published']:+.1%})"
+            assert cell == f"{fmt.format(value['ours'])} / {published} / {delta}"
             assert value["sequences"] == value["expected"] > 0  # every sequence in the mean
 
 
@@ -283,8 +290,12 @@ def test_supp_t4_counts_the_pairs_of_each_graph(runs):
     published = {"swin-10 (cyclic)": 600, "swinstride-5-noncyclic": 250, "keyframes + clips of 10": 138}
     for label, pairs in expected.items():
         row_cells = cells(printed["supp_t4"], label)
-        assert row_cells[0] == f"{pairs} ({published[label]})"
+        diff = pairs - published[label]
+        assert row_cells[0] == f"{pairs} / {published[label]} / {diff:+d} ({diff / published[label]:+.1%})"
         assert float(row_cells[1].split()[0]) > 0  # measured inference time
+        assert row_cells[2].split(" / ")[1] == {"swin-10 (cyclic)": "2.90", "swinstride-5-noncyclic": "2.60",
+                                                "keyframes + clips of 10": "1.80"}[label]  # published minutes
+    assert "Our times measured on: CPU (" in printed["supp_t4"]  # the machine is named
     for rec in records(results / "supp_t4" / "grouped_paper" / "tum-pose").values():
         assert rec["graph"]["mode"] == "one problem (single clip)" and rec["timings"]["inference"] > 0
 
@@ -426,7 +437,8 @@ def test_list_and_aggregate_only(bench, nets, tmp_path):
     rc, out, _ = eval_cli("list")
     assert rc == 0 and all(f"{name}:" in out for name in TABLES)
     rc, out, _ = eval_cli("table", "supp_t4", "--aggregate-only", *overrides(bench, tmp_path, nets))
-    assert rc == 0 and out.count("n/a (—)") == 3 * 5 and "n/a (600)" in out  # nothing ran yet
+    assert rc == 0 and out.count("n/a / — / —") == 3 * 4 and "| n/a / 600 / — |" in out  # nothing ran yet
+    assert "| n/a / 2.90 / — |" in out and "Our times measured on: — (nothing ran)." in out
     assert "0 of 2 sequences in the mean (2 missing)" in out
 
 

@@ -22,6 +22,7 @@ CASES = [
 ]
 OUTPUTS = ("pts3d1", "conf1", "pts3d_in_other_view2", "conf2")
 TOL = 1e-4  # max |ours - ref| / max |ref| (fixtures README: 14x the worst legitimate difference)
+CLAIMED = 7.7e-6  # what README.md and docs/architecture.md state for the outputs of every fixture case
 
 
 @pytest.mark.parametrize(("checkpoint", "name"), CASES)
@@ -30,7 +31,7 @@ def test_outputs_match_official_forward(official_net, case, rel_err, outputs_of,
     ours = outputs_of(official_net(checkpoint), *c.views())
     for key in OUTPUTS:
         assert ours[key].dtype == torch.float32
-        assert rel_err(ours[key], c[key]) < TOL, key
+        assert rel_err(ours[key], c[key]) <= CLAIMED, key  # the documented bound, far inside TOL
     assert bool((ours["conf1"] > 1).all()) and bool((ours["conf2"] > 1).all())
 
 

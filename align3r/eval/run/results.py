@@ -144,7 +144,8 @@ def summarise(task: str, records: Sequence[dict[str, Any]], expected: Iterable[s
 
     Returns:
         ``metrics`` (metric id -> value; NaN without any usable sequence), ``costs`` (per-sequence
-        means of :data:`COST_KEYS`), ``counts`` (expected, evaluated, in_mean — the sequences the
+        means of :data:`COST_KEYS`), ``machines`` (where the timed records ran: the GPU's name or the
+        CPU's), ``counts`` (expected, evaluated, in_mean — the sequences the
         metrics average —, skipped as degenerate, failed, stale, missing) and the averaging rule.
     """
     stale = dict(stale or {})
@@ -167,7 +168,9 @@ def summarise(task: str, records: Sequence[dict[str, Any]], expected: Iterable[s
         degenerate = [r["sequence"] for r, res in zip(ok, results) if res.degenerate]
         in_mean = len(ok) - len(degenerate)
     costs = {k: _mean([_costs(r)[k] for r in ok]) for k in COST_KEYS}
-    return {"task": task, "metrics": metrics, "costs": costs, "averaging": rule,
+    machines = sorted({str((r.get("environment") or {}).get("machine") or (r.get("environment") or {}).get("device"))
+                       for r in ok if r.get("environment")})
+    return {"task": task, "metrics": metrics, "costs": costs, "machines": machines, "averaging": rule,
             "counts": {"expected": len(present | set(missing) | set(stale)), "evaluated": len(ok), "in_mean": in_mean,
                        "degenerate": len(degenerate),
                        "failed": len(failed), "stale": len(stale), "missing": len(missing)},

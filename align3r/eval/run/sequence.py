@@ -249,4 +249,6 @@ def _environment(device: torch.device) -> dict[str, Any]:
            "device": str(device)}
     if device.type == "cuda":
         env["gpu"] = torch.cuda.get_device_name(device)
+    # the machine the timings were measured on, named in the tables beside published times
+    env["machine"] = env.get("gpu") or f"CPU ({platform.processor() or platform.machine()}, {os.cpu_count()} cores)"
     return env

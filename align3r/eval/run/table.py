@@ -43,6 +43,7 @@ class TableRun:
     summaries: dict[Any, dict[str, Any]] | None = None
     """(row, column key) -> the experiment's summary; None on ranks other than 0."""
     markdown: str | None = None
+    printed: str | None = None  # the table in the requested format (markdown, csv or json)
     """The table as printed (rank 0); also written to ``out_dir/table.md`` (+ ``.csv``, ``.json``)."""
     out_dir: Path | None = None
     missing: list[PlannedSequence] = field(default_factory=list)
@@ -69,7 +70,7 @@ def table_sequences(plan, runtime: Runtime) -> list[PlannedSequence]:
 
 
 def run_table(spec, plan, runtime: Runtime, *, shard: Shard | None = None, aggregate_only: bool = False,
-              shard_wait_s: float | None = None) -> TableRun:
+              shard_wait_s: float | None = None, fmt: str = "markdown") -> TableRun:
     """Run this process's share of every experiment of ``plan`` (``spec``: its ``TableSpec``),
     then (rank 0) aggregate and write the table under ``<runtime.results>/<spec.name>/``.
 
@@ -78,8 +79,13 @@ def run_table(spec, plan, runtime: Runtime, *, shard: Shard | None = None, aggre
     (:func:`~align3r.eval.run.shards.shard_wait_seconds`), then leaves the missing ones out.
     ``aggregate_only``: run nothing, summarise the records on disk
     (:func:`~align3r.eval.run.aggregate.aggregate_from_records`, which refuses stale records).
+    ``fmt``: the format of ``result.printed`` (:data:`align3r.eval.tables.FORMATS`); ``table.md``,
+    ``.csv``, ``.json`` and the figure ``table.png`` are written either way.
     """
-    from align3r.eval.tables import write_table
+    from align3r.eval.tables import FORMATS, render, write_table
+
+    if fmt not in FORMATS:  # before any work
+        raise InputError(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
 
     shard = shard or Shard.from_env()
     result = TableRun(shard)
@@ -108,4 +114,5 @@ def run_table(spec, plan, runtime: Runtime, *, shard: Shard | None = None, aggre
         result.summaries = {key: aggregate_experiment(exp, runtime) for key, exp in plan}
     result.out_dir = Path(runtime.results) / spec.name
     result.markdown = write_table(spec, result.summaries, result.out_dir)
+    result.printed = result.markdown if fmt == "markdown" else render(spec, result.summaries, fmt)
     return result
