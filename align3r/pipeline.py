@@ -49,6 +49,11 @@ class PipelineConfig:
             released networks and unknown checkpoints), ``"pointmap"`` or ``"depthmap"`` (supp.
             Table 2 ablation: only for a network trained on depth-map priors). A value that
             contradicts the recorded one logs a warning.
+        prior_resize: a prior at another resolution than the frame (e.g. a file): ``"official"``
+            builds its point map at its own resolution and resizes it with the image (the official
+            loader; the released networks' numbers), ``"frame"`` resamples the depth to the frame
+            first, ``"auto"`` is official where well-defined (the prior's own resize lands on the
+            view) and frame otherwise, with a note (``align3r.priors.pointmap``, ``docs/priors.md``).
     Network:
         model: released short name (``align3r checkpoints``), ``.pth`` / folder path or Hub id.
         prior: ``"auto"`` (the one the model was trained with: released names, and local
@@ -88,6 +93,7 @@ class PipelineConfig:
     size: int = 512
     crop: bool = True
     prior_input: Literal["auto", "pointmap", "depthmap"] = "auto"
+    prior_resize: Literal["auto", "official", "frame"] = "auto"
     stride: int = 1
     fps: float | None = None
     folder_fps: float | None = None
@@ -212,7 +218,7 @@ def prepare_input(source, config: PipelineConfig, prior_source=None, *, need_mon
                                               frame_indices=[f.index for f in batch])
         with timer("views"):
             part = make_views(images, config.size, crop=config.crop, priors=priors, progress=False,
-                              prior_input=prior_input)
+                              prior_input=prior_input, prior_resize=config.prior_resize)
         views.append(part)
         if need_mono_depth:
             if priors is None:

@@ -21,7 +21,12 @@ from tqdm import tqdm
 from align3r.errors import InputError
 from align3r.geometry import map_intrinsics
 from align3r.io.view_geometry import ViewGeometry, compute_view_geometry
-from align3r.priors.pointmap import DEFAULT_MAX_INVALID_FRACTION, check_prior_input, prior_to_view
+from align3r.priors.pointmap import (
+    DEFAULT_MAX_INVALID_FRACTION,
+    check_prior_input,
+    check_prior_resize,
+    prior_to_view,
+)
 from align3r.priors.types import DepthPrior
 
 
@@ -188,7 +193,7 @@ def _resize_image(image: np.ndarray, geometry: ViewGeometry) -> np.ndarray:
 
 def make_views(images, size: int = 512, *, crop: bool = True, priors: Sequence[DepthPrior] | None = None,
                square_ok: bool = False, max_invalid_fraction: float = DEFAULT_MAX_INVALID_FRACTION,
-               progress: bool | None = None, prior_input: str = "pointmap") -> Views:
+               progress: bool | None = None, prior_input: str = "pointmap", prior_resize: str = "auto") -> Views:
     """Resize/crop frames (and their depth priors) to the network resolution.
 
     Args:
@@ -198,8 +203,8 @@ def make_views(images, size: int = 512, *, crop: bool = True, priors: Sequence[D
             other sizes follow the 512 rule with that long side.
         crop: False gives the depth-evaluation variant: resize to the multiple-of-16 size
             without cropping (whole field of view).
-        priors: one ``DepthPrior`` per frame (depth at the frame's resolution, or the same aspect
-            ratio), or None. A prior without focal uses 200 px (it cancels).
+        priors: one ``DepthPrior`` per frame (depth at the frame's resolution, or another of the
+            same aspect ratio: see ``prior_resize``), or None. A prior without focal uses 200 px (it cancels).
         square_ok: keep square frames square at 512 (upstream crops them to 4:3).
         max_invalid_fraction: invalid prior pixels up to this fraction are repaired (nearest
             valid value), above it ``InputError``.
@@ -207,6 +212,11 @@ def make_views(images, size: int = 512, *, crop: bool = True, priors: Sequence[D
         prior_input: how the prior reaches the network (``align3r.priors.pointmap.PRIOR_INPUTS``):
             ``"pointmap"`` (the released networks) or ``"depthmap"`` (normalised depth repeated on
             three channels, the supplementary's Table 2 ablation).
+        prior_resize: how a prior at another resolution than the frame reaches the view
+            (``align3r.priors.pointmap.PRIOR_RESIZES``): ``"official"`` (point map built at the
+            prior's resolution, resized with it as the official loader does), ``"frame"`` (depth
+            resampled to the frame first) or ``"auto"`` (official where well-defined, else frame,
+            with a note). Frame-sized priors take the same path under every setting.
 
     Returns:
         ``Views``.
@@ -216,6 +226,7 @@ def make_views(images, size: int = 512, *, crop: bool = True, priors: Sequence[D
             a prior count that does not match the frames.
     """
     check_prior_input(prior_input)
+    check_prior_resize(prior_resize)
     frames = _as_image_list(images)
     names = getattr(images, "names", None)  # a FrameSequence names its frames in error messages
     if not frames:
@@ -239,7 +250,8 @@ def make_views(images, size: int = 512, *, crop: bool = True, priors: Sequence[D
         if priors is not None:
             view, n_fixed = prior_to_view(priors[k], geometry, max_invalid_fraction=max_invalid_fraction,
                                           what=f"depth prior of frame {k}" + (f" ({names[k]})" if names else ""),
-                                          prior_input=prior_input)
+                                          prior_input=prior_input, prior_resize=prior_resize, size=size,
+                                          square_ok=square_ok)
             prior_pts3d[k] = torch.from_numpy(view)
             repaired[k] = n_fixed
     true_shape = torch.tensor([[h, w]], dtype=torch.int32).repeat(n, 1)

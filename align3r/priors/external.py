@@ -24,8 +24,9 @@ such as 7-Scenes has 7-10 % holes); a map with more than half its pixels invalid
 (:data:`~align3r.priors.pointmap.FILE_MAX_INVALID_FRACTION`; a model's prior may have at most
 5 %), or a constant one, is an :class:`~align3r.errors.InputError`. A map whose size differs from
 the frame's but whose aspect ratio matches (within 1 %, e.g. the official Depth Anything caches at
-518 x 924 for 854 x 480 frames) is resized bilinearly, its focal scaled by the width ratio; any
-other size is an error naming the file.
+518 x 924 for 854 x 480 frames) is returned at its own size, a focal given for the frame scaled to
+it; ``make_views(prior_resize=...)`` brings it to the view. Any other size is an error naming the
+file.
 """
 
 from __future__ import annotations
@@ -212,15 +213,18 @@ class _FileSource(PriorSource):
         return OFFICIAL_KINDS.get(official["name"], "depth") if official else "depth"
 
     def load(self, path: Path, frame_size: tuple[int, int], fallback_focal: float | None) -> DepthPrior:
-        """One file → a :class:`DepthPrior` at ``frame_size`` (H, W)."""
+        """One file → a :class:`DepthPrior` at the file's own resolution, which must have the
+        frame's (H, W) aspect ratio: the views decide how it is brought to the frame
+        (``make_views(prior_resize=...)``). Focals given for the frame are scaled to that resolution."""
         kind = self._kind_of(path)
         depth, file_focal = read_depth_file(path, self.scale)
         check_fits(depth.shape, frame_size, path)
         depth = fill_invalid(depth, kind, path, self.invalid)
-        depth, file_focal = fit_to_frame(depth, file_focal, frame_size, path)
-        focal = self.focal_px if self.focal_px is not None else file_focal
-        if focal is None:
-            focal = fallback_focal
+        focal = self.focal_px if self.focal_px is not None else fallback_focal
+        if focal is not None:  # a focal of the frame, in the map's pixels
+            focal *= depth.shape[1] / frame_size[1]
+        if self.focal_px is None and file_focal is not None:
+            focal = file_focal
         return DepthPrior(depth=depth, focal_px=focal, kind=kind, source=str(path))
 
     def predict_iter(self, images, focal_px=None, frame_names=None, frame_indices=None) -> Iterator[DepthPrior]:

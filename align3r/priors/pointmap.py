@@ -20,11 +20,25 @@ Prior representation (``prior_input``, the ablation of the supplementary's Table
   back-projection through the focal and principal point). Networks trained with one
   representation must be evaluated with the same one.
 
+A prior at another resolution than the frame (``prior_resize``, :data:`PRIOR_RESIZES`):
+
+- ``"official"``: the point map is built at the prior's own resolution and resized/cropped by the
+  image's rule applied to the prior's own size (official ``dust3r/utils/image_pose.py``,
+  ``load_images`` / ``crop_img``). Well-defined only when that lands exactly on the image's view
+  (a Depth Pro cache at half resolution: 427×240 → 512×288, as the image); the released
+  checkpoints' numbers were produced this way;
+- ``"frame"``: the depth is first resampled to the frame (bilinear, antialiased when shrinking:
+  ``align3r.priors.resample.resize_map``), then treated as a frame-sized prior. Where the official
+  rule does not land on the view (a 924×518 Depth Anything V2 output gives a 287-row prior for a
+  288-row 854×480 view, silently) this is the only sound choice;
+- ``"auto"`` (default): ``"official"`` where it is well-defined, else ``"frame"`` with a one-line
+  note (logged at INFO once per prior/frame size). A prior at the frame's resolution takes the
+  same path under every setting. ``docs/priors.md`` gives the measured effect of the choice.
+
 Where upstream is fragile we are strict or repair, never silent:
 
-- a prior whose size differs from the frame is resampled to the frame (area / bilinear) when the aspect
-  ratios agree within 1 % (upstream silently produced a 287-row map for a 288-row image),
-  otherwise ``InputError``;
+- a prior whose aspect ratio differs from the frame's by more than 1 % raises ``InputError``;
+  ``prior_resize="official"`` where the official rule does not land on the view raises too;
 - invalid values (NaN, ±inf, and ≤ 0 for depth / < 0 for disparity) are filled with the value of
   the nearest valid pixel when they are at most ``max_invalid_fraction`` of the map (default
   5 %, :data:`DEFAULT_MAX_INVALID_FRACTION`), otherwise ``InputError``; depth *files* are filled
@@ -44,13 +58,16 @@ from scipy import ndimage
 
 from align3r.errors import InputError
 from align3r.geometry import depth_to_camera_points, intrinsics_from_focal
-from align3r.io.view_geometry import ViewGeometry
+from align3r.io.view_geometry import ViewGeometry, compute_view_geometry
+from align3r.priors.resample import resize_array
 from align3r.priors.types import DepthPrior
 
 log = logging.getLogger(__name__)
 
 PRIOR_INPUTS = ("pointmap", "depthmap")
 """The prior representations the network's prior branch can be given (module docstring)."""
+PRIOR_RESIZES = ("auto", "official", "frame")
+"""How a prior at another resolution than the frame reaches the view (module docstring)."""
 DISPARITY_FOCAL_PX = 200.0
 """Focal used when a prior has none (upstream's constant for Depth Anything V2; it cancels)."""
 DEFAULT_MAX_INVALID_FRACTION = 0.05
@@ -109,9 +126,9 @@ def match_prior_to_frame(depth: np.ndarray, focal_px: float | None, frame_hw: tu
                          what: str = "depth prior") -> tuple[np.ndarray, float | None]:
     """Bring a prior to the frame's resolution.
 
-    A prior of another size but the same aspect ratio (within 1 %) is resampled to (H, W) (area
-    average when shrinking, bilinear when enlarging) and its focal scaled with the width; a
-    different aspect ratio raises ``InputError``.
+    A prior of another size but the same aspect ratio (within 1 %) is resampled to (H, W)
+    (``align3r.priors.resample.resize_array``: bilinear, antialiased when shrinking) and its focal
+    scaled with the width; a different aspect ratio raises ``InputError``.
 
     Args:
         depth: (h, w) prior. focal_px: its focal in pixels at (h, w), or None.
@@ -123,15 +140,86 @@ def match_prior_to_frame(depth: np.ndarray, focal_px: float | None, frame_hw: tu
     fh, fw = frame_hw
     if (h, w) == (fh, fw):
         return depth, focal_px
+    check_aspect((h, w), (fh, fw), what=what)
+    # Bilinear weights are convex: a positive depth stays positive (Lanczos would ring below zero
+    # at depth edges, and a disparity below zero next to the sky).
+    return resize_array(depth, (fh, fw)), (None if focal_px is None else float(focal_px) * fw / w)
+
+
+def check_aspect(prior_hw: tuple[int, int], frame_hw: tuple[int, int], *, what: str = "depth prior") -> None:
+    """``InputError`` unless a (h, w) prior has the (H, W) frame's aspect ratio within 1 %."""
+    (h, w), (fh, fw) = prior_hw, frame_hw
     if abs((w / h) / (fw / fh) - 1) > ASPECT_TOLERANCE:
         raise InputError(f"{what} is {w}x{h} but the frame is {fw}x{fh}: the aspect ratios differ, so "
                          "it cannot belong to this frame (rotated or cropped?). Recompute the prior on "
                          "the frames as given")
-    # Area averaging when shrinking, bilinear when enlarging: both keep a positive map positive
-    # (Lanczos would ring below zero at depth edges).
-    interp = cv2.INTER_AREA if fw < w else cv2.INTER_LINEAR
-    resized = cv2.resize(np.ascontiguousarray(depth, dtype=np.float32), (fw, fh), interpolation=interp)
-    return resized, (None if focal_px is None else float(focal_px) * fw / w)
+
+
+def official_prior_geometry(prior_hw: tuple[int, int], geometry: ViewGeometry, size: int, *,
+                            square_ok: bool = False) -> ViewGeometry | None:
+    """Where the official loader puts a prior of another size than the frame, if that is the view.
+
+    The official loader resizes the prior by the image's rule applied to the prior's *own* size
+    and crops it about its own centre with the image's crop size (official
+    ``dust3r/utils/image_pose.py``, ``load_images`` / ``crop_img``). That is well-defined when the
+    prior's resize and crop box equal the image's (same aspect ratio, e.g. 427×240 for 854×480);
+    otherwise the map is cut short or misaligned (924×518 → 287 rows for a 288-row view).
+
+    Args:
+        prior_hw: (h, w) of the prior. geometry: the image's view. size, square_ok: as given to
+            ``compute_view_geometry`` for the image.
+    Returns:
+        the prior's own ``ViewGeometry`` (``pointmap_to_view`` then follows the official path), or
+        None where the official rule does not land on the image's view.
+    """
+    try:
+        own = compute_view_geometry(*prior_hw, size, crop=geometry.crop, square_ok=square_ok)
+    except InputError:
+        return None
+    same = (own.resized_hw, own.crop_box, own.output_hw) == (geometry.resized_hw, geometry.crop_box,
+                                                              geometry.output_hw)
+    return own if same else None
+
+
+def check_prior_resize(prior_resize: str) -> str:
+    """``prior_resize`` if it is one of :data:`PRIOR_RESIZES`, else ``InputError``."""
+    if prior_resize not in PRIOR_RESIZES:
+        raise InputError(f"unknown prior_resize {prior_resize!r}; choose one of {', '.join(PRIOR_RESIZES)}")
+    return prior_resize
+
+
+_NOTED: set[tuple] = set()  # (prior, frame, view) sizes already explained in the log
+
+
+def resolve_prior_resize(prior_resize: str, prior_hw: tuple[int, int], geometry: ViewGeometry, size: int, *,
+                         square_ok: bool = False, what: str = "depth prior") -> ViewGeometry | None:
+    """The geometry to resize a prior's point map with: its own (``"official"``) or None (``"frame"``:
+    resample the depth to the frame first). See :data:`PRIOR_RESIZES` and the module docstring.
+
+    Raises:
+        InputError: an unknown setting; another aspect ratio; ``"official"`` where the official
+            rule does not land on the view.
+    """
+    check_prior_resize(prior_resize)
+    if tuple(prior_hw) == geometry.original_hw:
+        return geometry  # the same path under every setting
+    check_aspect(prior_hw, geometry.original_hw, what=what)
+    if prior_resize == "frame":
+        return None
+    own = official_prior_geometry(prior_hw, geometry, size, square_ok=square_ok)
+    (h, w), (fh, fw), (vh, vw) = prior_hw, geometry.original_hw, geometry.output_hw
+    if own is None and prior_resize == "official":
+        rh, rw = compute_view_geometry(h, w, size, crop=geometry.crop, square_ok=square_ok).resized_hw
+        ih, iw = geometry.resized_hw
+        raise InputError(f"{what}: prior_resize=official is not defined for a {w}x{h} prior of a {fw}x{fh} frame "
+                         f"(the official rule resizes it to {rw}x{rh}, the image to {iw}x{ih}, so it would not fit "
+                         f"the {vw}x{vh} view); use prior_resize=frame or auto")
+    key = (tuple(prior_hw), geometry.original_hw, geometry.output_hw)
+    if own is None and key not in _NOTED:
+        _NOTED.add(key)
+        log.info("%dx%d priors for %dx%d frames: resampled to the frame first (prior_resize=frame), as the official "
+                 "resize would not land on the %dx%d view", w, h, fw, fh, vw, vh)
+    return own
 
 
 def prior_pointmap(depth: np.ndarray, focal_px: float | None, *, what: str = "depth prior") -> np.ndarray:
@@ -227,19 +315,28 @@ def pointmap_to_view(pointmap: np.ndarray, geometry: ViewGeometry) -> np.ndarray
 
 def prior_to_view(prior: DepthPrior, geometry: ViewGeometry, *,
                   max_invalid_fraction: float = DEFAULT_MAX_INVALID_FRACTION,
-                  what: str = "depth prior", prior_input: str = "pointmap") -> tuple[np.ndarray, int]:
-    """A ``DepthPrior`` → its network-ready input: match size, repair, back-project (or keep the
-    depth, ``prior_input="depthmap"``), normalise, resize/crop.
+                  what: str = "depth prior", prior_input: str = "pointmap", prior_resize: str = "auto",
+                  size: int = 512, square_ok: bool = False) -> tuple[np.ndarray, int]:
+    """A ``DepthPrior`` → its network-ready input: repair, bring to the view's size
+    (``prior_resize``, see :func:`resolve_prior_resize`), back-project (or keep the depth,
+    ``prior_input="depthmap"``), normalise, resize/crop.
+
+    ``size``, ``square_ok``: as the view was made with (they decide where the official rule puts a
+    prior at another resolution).
 
     Returns:
         (H, W, 3) float32 prior input and the number of prior pixels repaired.
     """
     check_prior_input(prior_input)
+    own = resolve_prior_resize(prior_resize, prior.depth.shape, geometry, size, square_ok=square_ok, what=what)
     # Repair first, at the prior's own resolution: resampling would smear NaNs into neighbours.
     depth, n_repaired = repair_depth(prior.depth, kind=prior.kind, max_invalid_fraction=max_invalid_fraction,
                                      what=what)
-    depth, focal = match_prior_to_frame(depth, prior.focal_px, geometry.original_hw, what=what)
-    view = pointmap_to_view(prior_input_map(depth, focal, prior_input, what=what), geometry)
+    focal = prior.focal_px
+    if own is None:
+        depth, focal = match_prior_to_frame(depth, focal, geometry.original_hw, what=what)
+        own = geometry
+    view = pointmap_to_view(prior_input_map(depth, focal, prior_input, what=what), own)
     if not np.isfinite(view).all():  # cannot happen for finite input; never feed NaN to the network
         raise InputError(f"{what}: the resized point map is not finite")
     return view, n_repaired

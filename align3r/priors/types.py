@@ -10,12 +10,14 @@ import numpy as np
 
 @dataclass
 class DepthPrior:
-    """A monocular depth prior for one frame, at the frame's original resolution.
+    """A monocular depth prior for one frame, at the frame's original resolution (model sources)
+    or at a file's own resolution with the frame's aspect ratio (file sources; ``make_views``'
+    ``prior_resize`` decides how it reaches the view).
 
     - ``depth``: (H, W) float32. For ``kind == "depth"`` metric z-depth in metres (Depth Pro,
       user-supplied depth); for ``kind == "disparity"`` relative inverse depth (Depth Anything
       V2), which the official pipeline back-projects *as if it were depth* (REFERENCE.md §2.2).
-    - ``focal_px``: focal length in pixels at the same resolution (Depth Pro's estimate, EXIF, or
+    - ``focal_px``: focal length in pixels at the depth's resolution (Depth Pro's estimate, EXIF, or
       user-given); None when the model gives none (the point map then uses the official 200 px,
       which cancels in the normalisation).
     - ``kind``: "depth" or "disparity".

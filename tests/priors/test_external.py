@@ -18,7 +18,7 @@ from align3r.pipeline import PipelineConfig, prepare_input
 from align3r.priors import load_prior
 from align3r.priors.external import FolderPrior, OfficialCachePrior, read_depth_file
 from align3r.priors.official_cache import official_cache_ok, official_cache_path, write_official_cache
-from align3r.priors.pointmap import prior_to_view
+from align3r.priors.pointmap import match_prior_to_frame, prior_to_view
 from align3r.priors.types import DepthPrior
 
 STEMS = ("00000", "00010")
@@ -87,20 +87,24 @@ def test_official_caches_found_by_name_in_a_folder(fixture_frames, fixtures_dir)
     assert [p.focal_px for p in priors] == [612.375, 598.625]
 
 
-def test_processor_resolution_cache_is_resized_to_the_frame(tmp_path, fixture_frames):
-    """An official Depth Anything cache at 518x924 for an 854x480 frame: resized (bilinear) to
-    480x854 instead of the official 287-row prior."""
+def test_processor_resolution_cache_is_read_at_its_size_and_resampled_for_the_frame(tmp_path, fixture_frames):
+    """An official Depth Anything cache at 518x924 for an 854x480 frame: read as stored; the views
+    resample it (bilinear) to 480x854 instead of the official 287-row prior (``match_prior_to_frame``,
+    what ``make_views(prior_resize="auto")`` does for this size)."""
     _, images = fixture_frames
     rng = np.random.default_rng(0)
     disparity = rng.uniform(0.0, 5.0, (1, 518, 924)).astype(np.float32)
     np.savez_compressed(tmp_path / "00000_pred_depth_depthanything.npz", depth=disparity)
     prior = OfficialCachePrior("depthanything", tmp_path).predict(images[:1], frame_names=["00000"])[0]
-    assert prior.depth.shape == (480, 854)
-    assert disparity.min() <= prior.depth.min() and prior.depth.max() <= disparity.max()
+    assert prior.depth.shape == (518, 924)
+    resized, _ = match_prior_to_frame(prior.depth, prior.focal_px, (480, 854))
+    assert resized.shape == (480, 854)
+    assert disparity.min() <= resized.min() and resized.max() <= disparity.max()
     # a uniform ramp stays a ramp: bilinear resampling of a linear function is exact
     ramp = np.broadcast_to(np.linspace(1.0, 2.0, 924, dtype=np.float32), (1, 518, 924))
     np.savez_compressed(tmp_path / "00000_pred_depth_depthanything.npz", depth=ramp)
-    resized = OfficialCachePrior("depthanything", tmp_path).predict(images[:1], frame_names=["00000"])[0].depth
+    prior = OfficialCachePrior("depthanything", tmp_path).predict(images[:1], frame_names=["00000"])[0]
+    resized, _ = match_prior_to_frame(prior.depth, prior.focal_px, (480, 854))
     np.testing.assert_allclose(resized[240, 100:700], resized[0, 100:700], atol=1e-6)
     assert np.all(np.diff(resized[240]) >= 0)
 

@@ -8,6 +8,7 @@ import pytest
 
 from align3r.errors import InputError
 from align3r.io.view_geometry import compute_view_geometry
+from align3r.priors import pointmap
 from align3r.priors.pointmap import (
     DISPARITY_FOCAL_PX,
     match_prior_to_frame,
@@ -146,3 +147,51 @@ def test_bad_focal_is_rejected():
     for focal in (0.0, -10.0, float("nan")):
         with pytest.raises(InputError, match="focal"):
             prior_pointmap(_ramp(), focal)
+
+
+# ---- a prior at another resolution than the frame: prior_resize ---------------------------------
+
+def _half_resolution(prior: DepthPrior) -> DepthPrior:
+    """The prior as a Depth Pro cache at half the frame's resolution (427x240 for 854x480)."""
+    depth = cv2.resize(prior.depth, (427, 240), interpolation=cv2.INTER_AREA)
+    return DepthPrior(depth, prior.focal_px * 427 / 854, "depth", "half")
+
+
+def test_half_resolution_prior_follows_the_official_path_by_default(prior_dir):
+    # official dust3r/utils/image_pose.py load_images: the point map is built at 427x240 and
+    # resized with the long-side rule from its own size (cubic, enlarging) to 512x288, no crop
+    half = _half_resolution(_depthpro(prior_dir, "00000"))
+    geometry = compute_view_geometry(480, 854, 512)
+    expected = cv2.resize(prior_pointmap(half.depth, half.focal_px), (512, 288), interpolation=cv2.INTER_CUBIC)
+    auto, _ = prior_to_view(half, geometry)
+    official, _ = prior_to_view(half, geometry, prior_resize="official")
+    np.testing.assert_array_equal(auto, expected)
+    np.testing.assert_array_equal(official, expected)
+    frame, _ = prior_to_view(half, geometry, prior_resize="frame")
+    assert 1e-4 < np.abs(frame - official).max() < 1e-2  # the two settings differ, slightly
+
+
+def test_processor_resolution_prior_falls_back_to_the_frame_with_a_note(prior_dir, caplog, monkeypatch):
+    # 924x518 -> 512x287 by the official rule: a 287-row prior for a 288-row view
+    depth = cv2.resize(_depthpro(prior_dir, "00000").depth, (924, 518), interpolation=cv2.INTER_LINEAR)
+    prior = DepthPrior(depth, None, "disparity")
+    geometry = compute_view_geometry(480, 854, 512)
+    monkeypatch.setattr(pointmap, "_NOTED", set())  # as in a fresh process
+    with caplog.at_level("INFO", logger="align3r.priors.pointmap"):
+        auto, _ = prior_to_view(prior, geometry)
+        prior_to_view(prior, geometry)
+    notes = [r for r in caplog.records if "resampled to the frame first" in r.getMessage()]
+    assert len(notes) == 1  # once per size, not per frame
+    np.testing.assert_array_equal(auto, prior_to_view(prior, geometry, prior_resize="frame")[0])
+    with pytest.raises(InputError, match=r"prior_resize=official is not defined.*512x287.*512x288"):
+        prior_to_view(prior, geometry, prior_resize="official")
+    with pytest.raises(InputError, match="unknown prior_resize"):
+        prior_to_view(prior, geometry, prior_resize="nearest")
+
+
+def test_frame_sized_prior_takes_the_same_path_under_every_setting(prior_dir):
+    prior = _depthpro(prior_dir, "00000")
+    geometry = compute_view_geometry(480, 854, 224)
+    views = [prior_to_view(prior, geometry, prior_resize=r, size=224)[0] for r in ("auto", "official", "frame")]
+    np.testing.assert_array_equal(views[0], views[1])
+    np.testing.assert_array_equal(views[0], views[2])
