@@ -48,9 +48,9 @@ from align3r.eval.run.runner import (
     PriorModels,
     RunReport,
     plan_experiment,
-    shard_device,
     run_experiment,
     run_sequences,
+    shard_device,
 )
 from align3r.eval.run.settings import DatasetSpec, EvalSettings, Experiment, Runtime
 from align3r.eval.run.shards import Shard, wait_for_results
@@ -79,7 +79,6 @@ __all__ = [
     "model_label",
     "other_networks",
     "plan_experiment",
-    "shard_device",
     "resolve_prior",
     "result_path",
     "run_experiment",
@@ -87,6 +86,7 @@ __all__ = [
     "run_table",
     "runtime_from_config",
     "shadowed_protocol_overrides",
+    "shard_device",
     "single_plan",
     "summarise",
     "table_plan",

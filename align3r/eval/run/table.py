@@ -24,8 +24,8 @@ from align3r.eval.run.runner import (
     PriorModels,
     RunReport,
     plan_experiment,
-    shard_device,
     run_sequences,
+    shard_device,
 )
 from align3r.eval.run.settings import Runtime
 from align3r.eval.run.shards import Shard, missing_message, shard_wait_seconds, wait_for_results
