@@ -71,7 +71,8 @@ def write_recording(path: Path, seq: SequenceData, static: PointSet, frame_point
     for i, points in enumerate(frame_points):
         rec.set_time(FRAME_TIMELINE, sequence=i)
         if seq.timestamps_are_seconds:
-            rec.set_time(TIME_TIMELINE, duration=float(seq.timestamps[i]))
+            # nanoseconds as an integer: a float number of seconds is rounded to microseconds
+            rec.set_time(TIME_TIMELINE, duration=np.timedelta64(round(float(seq.timestamps[i]) * 1e9), "ns"))
         pose = np.asarray(seq.cam2world[i], np.float32)
         rec.log("world/camera", rr.Transform3D(translation=pose[:3, 3], mat3x3=pose[:3, :3]),
                 rr.Pinhole(image_from_camera=np.asarray(seq.intrinsics[i], np.float32), resolution=[w, h],
