@@ -23,7 +23,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "train": ("align3r.commands.train", "fine-tune on PointOdyssey / FlyingThings3D / ... (torchrun)"),
     "bench": ("align3r.commands.bench", "print speed and memory figures (align, decode, e2e, flow, model, prior, train)"),
     "checkpoints": ("align3r.commands.checkpoints", "list the released checkpoints, check or fetch them"),
-    "export": ("align3r.commands.export", "(re)write output formats (ply, glb, colmap, video, ...) of a reconstruction directory"),
+    "export": ("align3r.commands.export", "(re)write output formats (ply, glb, colmap, nerfstudio, rerun, ...) of a reconstruction directory"),
     "convert": ("align3r.commands.convert", "convert an official .pth checkpoint to config.json + model.safetensors"),
 }
 

@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import argparse
 
-HELP = "(re)write output formats (ply, glb, colmap, video, ...) of a reconstruction directory"
+HELP = "(re)write output formats (ply, glb, colmap, nerfstudio, rerun, ...) of a reconstruction directory"
 DESCRIPTION = """(Re)write output formats from a reconstruction saved by `align3r infer`, e.g. after
 changing the point-cloud confidence threshold, or to add a format that was skipped.
 
 The directory is updated atomically: if anything fails (full disk, ...), it is left as it was.
 With --out, the result goes to a new directory (a copy with the new formats) instead.
 
-formats: depth_png depth_preview confidence_png original_depth ply glb colmap video, or all
+formats: depth_png depth_preview confidence_png original_depth ply glb colmap colmap_bin nerfstudio
+rerun video, or all (every format but rerun, which needs pip install "align3r[rerun]" and is
+written only when named: --format all rerun)
 
 examples:
   align3r export outputs/lady-running --format colmap
   align3r export outputs/lady-running --format ply glb --min-conf 1.5
+  align3r export outputs/lady-running --format nerfstudio rerun
   align3r export outputs/lady-running --format all --out outputs/lady-running-v2"""
 
 
@@ -24,7 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     parser.add_argument("directory", help="output directory of `align3r infer`")
     parser.add_argument("--format", dest="formats", nargs="+", required=True, choices=[*FORMATS, "all"],
-                        metavar="FORMAT", help="formats to write: " + ", ".join(FORMATS) + ", or all")
+                        metavar="FORMAT", help="formats to write: " + ", ".join(FORMATS) + ", or all (all but rerun)")
     parser.add_argument("--out", default=None, help="write to this new directory instead of updating DIRECTORY")
     parser.add_argument("--overwrite", action="store_true", help="replace --out if it exists (an align3r output)")
     parser.add_argument("--min-conf", type=float, default=None, help="confidence threshold for point clouds (3)")
@@ -39,7 +42,6 @@ def run(args: argparse.Namespace) -> int:
     defaults = ExportOptions()
     options = ExportOptions(min_conf=defaults.min_conf if args.min_conf is None else args.min_conf,
                             voxel_size=args.voxel_size, video_fps=args.fps)
-    formats = "all" if "all" in args.formats else args.formats
-    out = export_formats(args.directory, formats, out_dir=args.out, overwrite=args.overwrite, options=options)
+    out = export_formats(args.directory, args.formats, out_dir=args.out, overwrite=args.overwrite, options=options)
     print(out)
     return 0

@@ -36,9 +36,15 @@ TRAJECTORY_TUM = "cameras/trajectory_tum.txt"
 STATIC_PLY = "pointclouds/static_scene.ply"
 SCENE_GLB = "scene.glb"
 PREVIEW_VIDEO = "preview.mp4"
-COLMAP_DIR = "colmap"  # colmap/images/<stem>.png + colmap/sparse/0/{cameras,images,points3D}.txt
+COLMAP_DIR = "colmap"  # colmap/images/<stem>.png + colmap/sparse/0/{cameras,images,points3D}.{txt,bin}
 COLMAP_MODEL_DIR = "colmap/sparse/0"
 COLMAP_IMAGES_DIR = "colmap/images"
+NERFSTUDIO_DIR = "nerfstudio"  # transforms.json + images/<stem>.png + depth/<stem>.npy + sparse_pc.ply
+NERFSTUDIO_TRANSFORMS = "nerfstudio/transforms.json"
+NERFSTUDIO_IMAGES = "images"  # relative to NERFSTUDIO_DIR, as transforms.json names them
+NERFSTUDIO_DEPTH = "depth"
+NERFSTUDIO_PLY = "sparse_pc.ply"
+RERUN_RECORDING = "recording.rrd"
 
 _IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".exr", ".ppm"}
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")

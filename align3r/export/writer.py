@@ -14,6 +14,7 @@ raises :class:`~align3r.errors.OutputError` with the previous output intact.
 from __future__ import annotations
 
 import io
+import json
 import logging
 import os
 import shutil
@@ -35,10 +36,11 @@ from align3r.atomic import (
     write_text,
 )
 from align3r.errors import InputError
+from align3r.export import colmap as colmap_files
 from align3r.export import images, layout
 from align3r.export.cameras import format_tum, intrinsics_json
-from align3r.export.colmap import colmap_text_model
 from align3r.export.manifest import caller_sections, dumps, library_versions, now_iso
+from align3r.export.nerfstudio import depth_file, transforms_json
 from align3r.export.original import OriginalResolution
 from align3r.export.pointcloud import (
     PointSet,
@@ -52,6 +54,7 @@ from align3r.export.pointcloud import (
     ply_bytes,
     voxel_downsample,
 )
+from align3r.export.rerun_recording import check_rerun, write_recording
 from align3r.export.sequence import SequenceData, sequence_from_reconstruction
 from align3r.export.video import fps_from_timestamps, pick_encoder, side_by_side, write_video
 
@@ -60,7 +63,12 @@ log = logging.getLogger(__name__)
 #: Optional formats, in writing order. The core (depth/confidence .npy, masks, RGB, cameras,
 #: manifest) is always written: it is what :func:`load_reconstruction` reads back.
 
-FORMATS = ("depth_png", "depth_preview", "confidence_png", "original_depth", "ply", "glb", "colmap", "video")
+FORMATS = ("depth_png", "depth_preview", "confidence_png", "original_depth", "ply", "glb", "colmap", "colmap_bin",
+           "nerfstudio", "rerun", "video")
+#: Formats that need an optional extra: written only when named, never as part of "all".
+EXTRA_FORMATS = ("rerun",)
+#: Formats sharing one folder: rewriting one rewrites the others already there, so they agree.
+_SHARED_FOLDER = {"colmap": "colmap_bin", "colmap_bin": "colmap"}
 
 DEPTH_UNITS = ("reconstruction units: metres up to one unknown global scale per sequence "
                "(z-depth along the optical axis; the same units as camera translations and points)")
@@ -101,6 +109,7 @@ class _Run:
         self._static: tuple[PointSet, float] | None = None
         self._png_scale: float | None = None
         self._inv_range: tuple[float, float] | None = None
+        self._frame_png_dirs: dict[bool, str] = {}  # original resolution? -> first folder written
 
     # -- helpers
     def put(self, rel: str, data: bytes) -> None:
@@ -201,19 +210,14 @@ class _Run:
                                          "decode": "log(conf) ~= lo + png / 255 * (hi - lo) (preview, 8-bit)"}
 
     def original_depth(self) -> None:
-        s, orig = self.seq, self.seq.original
+        orig = self.seq.original
         if orig is None:
             return
         scale = self.png_scale if orig.depth is None else images.depth_png_scale(orig.depth)
-        chunk = max(1, self.opts.chunk_frames)  # resample a few frames at a time: bounded memory
-        for start in range(0, len(s), chunk):
-            stop = min(len(s), start + chunk)
-            block = (orig.depth[start:stop].astype(np.float32) if orig.depth is not None
-                     else orig.resample_depth(s.depth[start:stop]))
-            for stem, depth in zip(s.stems[start:stop], block, strict=True):
-                self.put_npy(layout.frame_file(layout.DEPTH_ORIGINAL_DIR, stem, "npy"), depth)
-                self.put(layout.frame_file(layout.DEPTH_ORIGINAL_DIR, stem, "png"),
-                         images.encode_png(images.encode_depth_png16(depth, scale)))
+        for stem, depth in self._depth_at(use_original=True):
+            self.put_npy(layout.frame_file(layout.DEPTH_ORIGINAL_DIR, stem, "npy"), depth)
+            self.put(layout.frame_file(layout.DEPTH_ORIGINAL_DIR, stem, "png"),
+                     images.encode_png(images.encode_depth_png16(depth, scale)))
         self.record["original_depth"] = {
             "size_hw": list(orig.size), "png_scale": scale,
             "source": "supplied by the caller" if orig.depth is not None else "bilinear resampling of network depth",
@@ -248,31 +252,95 @@ class _Run:
         self.record["glb"] = {"static_points": len(static), "cameras": len(s),
                               "axes": "root node rotates OpenCV (y down) to glTF (y up)"}
 
-    def colmap(self) -> None:
+    def frame_images(self, folder: str) -> tuple[np.ndarray, tuple[int, int], bool]:
+        """Write every frame as ``<folder>/<stem>.png`` for a client format: the original frames
+        when the pipeline gave them, else the network-resolution frames (hard links to ``rgb/``).
+        An image already written for another format in this run is linked, not encoded again.
+
+        Returns:
+            (N, 3, 3) K of those images (our convention), their (H, W), whether they are original.
+        """
         s, orig = self.seq, self.seq.original
-        static, _ = self.static
         use_original = orig is not None and orig.frames is not None
-        names = [f"{stem}.png" for stem in s.stems]
-        if use_original:
-            k, size = orig.intrinsics(s.intrinsics), orig.size
-            self.per_frame(lambda i: self.put(f"{layout.COLMAP_IMAGES_DIR}/{names[i]}",
+        first = self._frame_png_dirs.get(use_original)
+        if first == folder:  # both COLMAP forms share colmap/images
+            pass
+        elif first is None and use_original:
+            self.per_frame(lambda i: self.put(f"{folder}/{s.stems[i]}.png",
                                               images.encode_png(np.asarray(orig.frames[i], np.uint8))))
-        else:
-            k, size = s.intrinsics, s.size_hw
-            (self.stage / layout.COLMAP_IMAGES_DIR).mkdir(parents=True, exist_ok=True)
-            for i, stem in enumerate(s.stems):  # same bytes as rgb/: link instead of a second copy
-                src = self.stage / layout.frame_file(layout.RGB_DIR, stem, "png")
-                dst = self.stage / layout.COLMAP_IMAGES_DIR / names[i]
+        else:  # same bytes as an earlier folder (or as rgb/): link instead of a second copy
+            (self.stage / folder).mkdir(parents=True, exist_ok=True)
+            for stem in s.stems:
+                src = self.stage / (f"{first}/{stem}.png" if first else layout.frame_file(layout.RGB_DIR, stem, "png"))
+                dst = self.stage / folder / f"{stem}.png"
                 dst.unlink(missing_ok=True)
                 try:
                     os.link(src, dst)
                 except OSError:
                     shutil.copyfile(src, dst)
-        files = colmap_text_model(s.cam2world, k, size, names, static.points, static.colors)
-        for name, text in files.items():
-            write_text(self.stage / layout.COLMAP_MODEL_DIR / name, text, durable=self.opts.durable)
-        self.record["colmap"] = {"resolution": "original" if use_original else "network", "size_hw": list(size),
-                                 "points": len(static), "camera_model": "PINHOLE"}
+        self._frame_png_dirs.setdefault(use_original, folder)
+        if use_original:
+            return orig.intrinsics(s.intrinsics), tuple(orig.size), True
+        return s.intrinsics, s.size_hw, False
+
+    def _colmap_model(self, form: str) -> None:
+        s = self.seq
+        static, _ = self.static
+        k, size, use_original = self.frame_images(layout.COLMAP_IMAGES_DIR)
+        model = colmap_files.colmap_model(s.cam2world, k, size, [f"{stem}.png" for stem in s.stems],
+                                          static.points, static.colors)
+        files = colmap_files.text_files(model) if form == "colmap" else colmap_files.binary_files(model)
+        for name, data in files.items():
+            self.put(f"{layout.COLMAP_MODEL_DIR}/{name}", data.encode() if isinstance(data, str) else data)
+        self.record[form] = {"resolution": "original" if use_original else "network", "size_hw": list(size),
+                             "points": len(static), "camera_model": "PINHOLE", "files": sorted(files)}
+
+    def colmap(self) -> None:
+        self._colmap_model("colmap")
+
+    def colmap_bin(self) -> None:
+        self._colmap_model("colmap_bin")
+
+    def _depth_at(self, use_original: bool):
+        """Yield ``(stem, depth)`` for every frame at network or original resolution, a few
+        frames at a time (bounded memory). Original: the supplied depth, else bilinear
+        resampling of the network depth (NaN outside the network's view)."""
+        s, orig = self.seq, self.seq.original
+        if not use_original:
+            yield from zip(s.stems, s.depth, strict=True)
+            return
+        chunk = max(1, self.opts.chunk_frames)
+        for start in range(0, len(s), chunk):
+            stop = min(len(s), start + chunk)
+            block = (orig.depth[start:stop].astype(np.float32) if orig.depth is not None
+                     else orig.resample_depth(s.depth[start:stop]))
+            yield from zip(s.stems[start:stop], block, strict=True)
+
+    def nerfstudio(self) -> None:
+        s = self.seq
+        static, _ = self.static
+        k, size, use_original = self.frame_images(f"{layout.NERFSTUDIO_DIR}/{layout.NERFSTUDIO_IMAGES}")
+        for stem, depth in self._depth_at(use_original):
+            self.put_npy(f"{layout.NERFSTUDIO_DIR}/{layout.NERFSTUDIO_DEPTH}/{stem}.npy", depth_file(depth))
+        self.put(f"{layout.NERFSTUDIO_DIR}/{layout.NERFSTUDIO_PLY}", ply_bytes(static))
+        doc = transforms_json(s.cam2world, k, size, [f"{layout.NERFSTUDIO_IMAGES}/{stem}.png" for stem in s.stems],
+                              [f"{layout.NERFSTUDIO_DEPTH}/{stem}.npy" for stem in s.stems], layout.NERFSTUDIO_PLY)
+        write_text(self.stage / layout.NERFSTUDIO_TRANSFORMS, json.dumps(doc, indent=1), durable=self.opts.durable)
+        self.record["nerfstudio"] = {"resolution": "original" if use_original else "network", "size_hw": list(size),
+                                     "camera_axes": "OpenGL (x right, y up, z back)",
+                                     "depth_file_scale": "depth x 1000 (nerfstudio's default depth_unit_scale_factor "
+                                                         "1e-3 gives reconstruction units)",
+                                     "points": len(static)}
+
+    def rerun(self) -> None:
+        s, opts = self.seq, self.opts
+        static, _ = self.static
+        frames = iter_frame_points(s.depth, s.intrinsics, s.cam2world, s.conf, s.rgb, min_conf=opts.min_conf,
+                                   dynamic_mask=s.dynamic_mask, chunk=opts.chunk_frames)
+        with atomic_path(self.stage / layout.RERUN_RECORDING, durable=opts.durable) as tmp:
+            info = write_recording(tmp, s, static, frames,
+                                   frustum_depth=opts.frustum_depth or default_frustum_depth(s.depth))
+        self.record["rerun"] = {**info, "min_conf": opts.min_conf}
 
     def video(self) -> None:
         s, rng = self.seq, self.inv_range
@@ -313,12 +381,17 @@ class _Run:
 
 
 def resolve_formats(formats: str | Iterable[str]) -> list[str]:
-    """``"all"`` or names from :data:`FORMATS` -> list in writing order (``InputError`` on unknown)."""
-    wanted = set(FORMATS) if formats == "all" else {formats} if isinstance(formats, str) else set(formats)
+    """``"all"`` or names from :data:`FORMATS` -> list in writing order (``InputError`` on unknown,
+    or on a format whose optional extra is not installed). ``"all"`` (alone or in a list) means every
+    format except :data:`EXTRA_FORMATS`, which are written only when named."""
+    names = {formats} if isinstance(formats, str) else set(formats)
+    wanted = (names - {"all"}) | (set(FORMATS) - set(EXTRA_FORMATS) if "all" in names else set())
     unknown = wanted - set(FORMATS)
     if unknown:
         raise InputError(f"unknown output formats {sorted(unknown)}; choose from {', '.join(FORMATS)}, or all "
                          "(the core is always written)")
+    if "rerun" in wanted:
+        check_rerun()
     return [f for f in FORMATS if f in wanted]
 
 
@@ -326,11 +399,13 @@ def _expected_bytes(seq: SequenceData, formats: list[str]) -> int:
     """Rough size of the outputs (quoted in the disk-full message)."""
     n, (h, w) = len(seq), seq.size_hw
     per_pixel = 4 + 4 + 4  # depth + confidence .npy, RGB / mask PNGs (compressed, roughly)
-    per_pixel += sum({"depth_png": 2, "depth_preview": 2, "confidence_png": 1, "ply": 16, "colmap": 3}.get(f, 0)
-                     for f in formats)
+    per_pixel += sum({"depth_png": 2, "depth_preview": 2, "confidence_png": 1, "ply": 16, "colmap": 3,
+                      "nerfstudio": 4, "rerun": 36}.get(f, 0) for f in formats)
     total = n * h * w * per_pixel
-    if "original_depth" in formats and seq.original is not None:
-        total += n * seq.original.size[0] * seq.original.size[1] * 6
+    if seq.original is not None:
+        # original-resolution depth (npy + png), nerfstudio's depth files
+        per_original = 6 * ("original_depth" in formats) + 4 * ("nerfstudio" in formats)
+        total += n * seq.original.size[0] * seq.original.size[1] * per_original
     return int(total)
 
 
@@ -392,23 +467,30 @@ def write_reconstruction(out_dir: str | os.PathLike, recon: Reconstruction, *, r
     return target
 
 
-def _with_colmap_frames(saved, orig: OriginalResolution) -> OriginalResolution:
-    """``orig`` with the original-resolution frames that an earlier COLMAP export left in
-    ``colmap/images`` (the directory keeps no other copy), so a rewrite stays at full resolution;
-    without them the model falls back to network resolution, with a warning."""
+#: Formats that name image files at the original resolution when the frames are known.
+_IMAGE_FORMATS = ("colmap", "colmap_bin", "nerfstudio")
+_IMAGE_DIRS = (layout.COLMAP_IMAGES_DIR, f"{layout.NERFSTUDIO_DIR}/{layout.NERFSTUDIO_IMAGES}")
+
+
+def _with_saved_frames(saved, orig: OriginalResolution) -> OriginalResolution:
+    """``orig`` with the original-resolution frames that an earlier COLMAP or nerfstudio export
+    left in its ``images/`` (the directory keeps no other copy), so a rewrite stays at full
+    resolution; without them those formats fall back to network resolution, with a warning."""
     import dataclasses
 
-    paths = [saved.path / layout.COLMAP_IMAGES_DIR / f"{stem}.png" for stem in saved.stems]
-    if all(p.is_file() for p in paths):
+    for folder in _IMAGE_DIRS:
+        paths = [saved.path / folder / f"{stem}.png" for stem in saved.stems]
+        if not all(p.is_file() for p in paths):
+            continue
         first = images.read_png(paths[0])
         if first.shape[:2] == tuple(orig.size) and first.ndim == 3:
             frames = np.stack([first, *(images.read_png(p) for p in paths[1:])])
             if frames.shape[1:3] == tuple(orig.size):
                 return dataclasses.replace(orig, frames=frames[..., :3])
     h, w = saved.reconstruction.depth.shape[-2:]
-    log.warning("the COLMAP model is written at network resolution (%dx%d), not the original %dx%d: %s keeps no "
-                "original-resolution frames; rerun `align3r infer` with colmap in formats for a full-resolution model",
-                w, h, orig.size[1], orig.size[0], saved.path)
+    log.warning("the COLMAP / nerfstudio images are written at network resolution (%dx%d), not the original "
+                "%dx%d: %s keeps no original-resolution frames; rerun `align3r infer` with colmap or nerfstudio in "
+                "formats for full-resolution images", w, h, orig.size[1], orig.size[0], saved.path)
     return orig
 
 
@@ -426,9 +508,11 @@ def export_formats(src_dir: str | os.PathLike, formats: str | Iterable[str], *, 
     saved = load_reconstruction(src_dir)
     opts = options or ExportOptions()
     wanted = resolve_formats(formats)
+    written_before = set(saved.manifest.get("export", {}).get("formats", []))
+    wanted = [f for f in FORMATS if f in wanted or (_SHARED_FOLDER.get(f) in wanted and f in written_before)]
     orig = original if original is not None else saved.original
-    if "colmap" in wanted and orig is not None and orig.frames is None:
-        orig = _with_colmap_frames(saved, orig)
+    if any(f in _IMAGE_FORMATS for f in wanted) and orig is not None and orig.frames is None:
+        orig = _with_saved_frames(saved, orig)
     seq = sequence_from_reconstruction(saved.reconstruction, saved.rgb, saved.names,
                                        saved.timestamps if saved.timestamps_are_seconds else None, orig)
     target = absolute_path(out_dir if out_dir is not None else src_dir)

@@ -21,8 +21,10 @@ from align3r.viewer.render import ViewCamera, intrinsics_for_fov, look_at, segme
 HIGHLIGHT = np.array([230, 30, 30], np.uint8)
 
 
-def overview_camera(content: ViewerContent, size_hw: tuple[int, int], vertical_fov_deg: float = 55.0) -> ViewCamera:
-    """A viewpoint behind and above the cameras, looking at the scene centre, framing it all."""
+def overview_viewpoint(content: ViewerContent, size_hw: tuple[int, int],
+                       vertical_fov_deg: float = 55.0) -> tuple[np.ndarray, np.ndarray]:
+    """``(eye, target)`` world points: behind and above the cameras, looking at the scene centre,
+    far enough for a ``vertical_fov_deg`` view of ``size_hw`` (H, W) to frame it all."""
     cloud = content.static.points if len(content.static) else (
         np.concatenate([f.points for f in content.frames]) if content.frames else np.zeros((0, 3)))
     centres = content.cam2world[:, :3, 3]
@@ -35,7 +37,12 @@ def overview_camera(content: ViewerContent, size_hw: tuple[int, int], vertical_f
     half_fov = math.radians(vertical_fov_deg) / 2
     half_fov = min(half_fov, math.atan(math.tan(half_fov) * w / h))  # fit the narrower side
     distance = radius / math.tan(half_fov)
-    eye = centre - forward * distance + content.up * 0.35 * distance
+    return centre - forward * distance + content.up * 0.35 * distance, centre
+
+
+def overview_camera(content: ViewerContent, size_hw: tuple[int, int], vertical_fov_deg: float = 55.0) -> ViewCamera:
+    """A viewpoint behind and above the cameras, looking at the scene centre, framing it all."""
+    eye, centre = overview_viewpoint(content, size_hw, vertical_fov_deg)
     return ViewCamera(intrinsics_for_fov(size_hw, vertical_fov_deg), look_at(eye, centre, content.up), size_hw)
 
 

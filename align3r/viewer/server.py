@@ -14,8 +14,10 @@ import numpy as np
 from align3r.errors import Align3RError
 from align3r.export.cameras import rotation_to_quaternion_xyzw
 from align3r.viewer.content import ViewerContent
+from align3r.viewer.screenshot import overview_viewpoint
 
 THUMBNAIL_WIDTH = 160
+INITIAL_FOV_DEG = 55.0
 
 
 def import_viser():
@@ -54,6 +56,13 @@ class ViewerSession:
         size = point_size if point_size is not None else 1.5 * footprint
         h, w = content.size_hw
         scene.set_up_direction(tuple(float(x) for x in content.up))
+        # Open on the screenshot's overview (behind and above the cameras), not viser's default
+        # view of the origin, which may show nothing of the scene.
+        eye, target = overview_viewpoint(content, (9, 16), vertical_fov_deg=INITIAL_FOV_DEG)
+        server.initial_camera.position = tuple(float(x) for x in eye)
+        server.initial_camera.look_at = tuple(float(x) for x in target)
+        server.initial_camera.up = tuple(float(x) for x in content.up)
+        server.initial_camera.fov = float(np.radians(INITIAL_FOV_DEG))
         self.static = scene.add_point_cloud("/static_scene", content.static.points, content.static.colors,
                                             point_size=size, precision="float32")
         self.frames = [scene.add_point_cloud(f"/frames/{stem}", p.points, p.colors, point_size=size,
@@ -88,6 +97,7 @@ class ViewerSession:
         self.show_all.on_update(lambda _: self.show_frame(self.current))
         self.show_cameras.on_update(lambda _: self._update_cameras())
         self.point_size.on_update(lambda _: self._update_point_size())
+        self.show_frame(0)  # highlight the first camera from the start
 
     def show_frame(self, index: int) -> None:
         """Make frame ``index`` the current one (its cloud visible, its camera highlighted)."""

@@ -115,7 +115,8 @@ def test_unknown_output_format_fails_before_any_work(previous, capsys, clip, fas
     assert main(["infer", str(clip), "--out", str(out), "--quiet", *fast_overrides("formats=[ply,mesh]")]) == 2
     err = capsys.readouterr().err.strip()
     assert err == ("align3r infer: error: unknown output formats ['mesh']; choose from depth_png, depth_preview, "
-                   "confidence_png, original_depth, ply, glb, colmap, video, or all (the core is always written)")
+                   "confidence_png, original_depth, ply, glb, colmap, colmap_bin, nerfstudio, rerun, video, or all "
+                   "(the core is always written)")
     assert _digest(out) == before
 
 
