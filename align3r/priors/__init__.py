@@ -17,6 +17,7 @@ _LAZY = {
     "PriorSource": "align3r.priors.base",
     "load_prior": "align3r.priors.registry",
     "PRIOR_NAMES": "align3r.priors.registry",
+    "prior_is_metric": "align3r.priors.registry",
     "DepthProPrior": "align3r.priors.depth_pro",
     "DEPTH_PRO_HUB_ID": "align3r.priors.depth_pro",
     "DepthAnythingPrior": "align3r.priors.depth_anything",

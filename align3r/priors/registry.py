@@ -52,3 +52,23 @@ def load_prior(name: str, **kwargs) -> PriorSource:
         model, _, folder = rest.partition(":")
         return OfficialCachePrior(model, folder or None, **kwargs)
     raise InputError(f"unknown depth prior {name!r}; choose one of: {'; '.join(PRIOR_NAMES)}")
+
+
+def prior_is_metric(name: str, declared: bool = False) -> bool:
+    """Whether the prior ``name`` gives metric depth (metres), known from the name alone (nothing
+    loaded): Depth Pro and its official caches are; Depth Anything (relative disparity) and
+    ``none`` are not; user depth (``external:<folder>``) is when ``declared`` (``prior_metric=true``).
+
+    Raises:
+        InputError: ``declared`` for a prior that is not user depth.
+    """
+    head, _, rest = name.partition(":")
+    key = head.strip().lower().replace("_", "-")
+    if key == "external":
+        return declared
+    if declared:
+        raise InputError(f"prior_metric=true declares user depth (prior=external:<folder>) metric, not prior={name}; "
+                         "Depth Pro is metric by itself, Depth Anything never is")
+    if key == "official-cache":
+        return rest.partition(":")[0].strip().lower() == "depthpro"
+    return key == "depthpro"
