@@ -25,8 +25,11 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from align3r.align.metric import apply_scale, resolve_scale
 from align3r.align.types import Reconstruction
 from align3r.errors import InputError, check_known_fields
+from align3r.io.known import load_known_inputs
+from align3r.io.poses import read_poses
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +85,16 @@ class PipelineConfig:
         align: preset name of ``align3r.align.PRESETS`` (``"paper"``, ``"demo"``, ...).
         align_overrides: ``AlignConfig`` fields to change (e.g. ``{"iterations": 100}``).
         intrinsics: known ``(fx, fy, cx, cy)`` in original-frame pixels (held fixed by default).
+        poses: known camera-to-world poses: a TUM trajectory, a COLMAP ``images.txt`` /
+            ``images.bin`` or an (N, 4, 4) ``.npy``, matched to the frames by name or timestamp
+            (``align3r.io.poses``); they set the reconstruction's units.
+        poses_fixed: hold the known poses fixed (True) or only start from them (False).
+        masks: folder of per-frame dynamic masks (non-zero = moving, named after the frames)
+            replacing the self-motion masks.
+        scale: ``"auto"`` (the known poses' units; else metres with a metric prior; else
+            relative), ``"metric"`` (rescale to the metric prior's metres: ``align3r.align.metric``)
+            or ``"relative"`` (the aligner's own units).
+        prior_metric: the user depth of ``prior=external:<folder>`` is metric depth in metres.
     Outputs:
         formats: ``"all"`` or a list of ``align3r.export.FORMATS`` (the core is always written).
         min_conf: confidence threshold of the point clouds.
@@ -115,6 +128,11 @@ class PipelineConfig:
     align: str = "paper"
     align_overrides: dict[str, Any] = field(default_factory=dict)
     intrinsics: tuple[float, float, float, float] | None = None
+    poses: str | None = None
+    poses_fixed: bool = True
+    masks: str | None = None
+    scale: Literal["auto", "metric", "relative"] = "auto"
+    prior_metric: bool = False
     formats: str | list[str] = "all"
     min_conf: float = 3.0
     overwrite: bool = True
@@ -393,6 +411,8 @@ def load_prior_source(config: PipelineConfig, device: torch.device, cache_root: 
     if name == "none":
         return None
     kwargs: dict[str, Any] = {"progress": config.progress}
+    if name.startswith("external:"):
+        kwargs["metric"] = config.prior_metric
     if name in ("depthpro",) or name.startswith("depthanything"):
         kwargs["device"] = device
         if config.prior_model:
@@ -435,7 +455,17 @@ def load_flow(config: PipelineConfig, device: torch.device, rgb: Tensor, cache_r
 def align_config(config: PipelineConfig):
     from align3r.align import preset
 
-    return preset(config.align).replace(**dict(config.align_overrides))
+    return preset(config.align).replace(**{"known_poses_fixed": config.poses_fixed, **config.align_overrides})
+
+
+def scale_mode(config: PipelineConfig, prior_source=None) -> str:
+    """``config.scale`` resolved (``align3r.align.metric.resolve_scale``) for the prior the run uses."""
+    from align3r.priors.registry import prior_is_metric
+
+    name = resolve_prior_name(config.model, config.prior)
+    metric = getattr(prior_source, "metric", False) if prior_source is not None else prior_is_metric(name, config.prior_metric)
+    return resolve_scale(config.scale, prior_metric=metric, known_poses=config.poses is not None,
+                         prior=f"prior={name}")
 
 
 def known_intrinsics(config: PipelineConfig, views) -> Tensor | None:
@@ -455,6 +485,7 @@ class PipelineResult:
     timings: dict[str, float]
     num_pairs: int
     out: Path | None
+    scale: dict[str, Any] = field(default_factory=dict)
 
     def summary(self) -> str:
         h, w = self.prepared.views.rgb.shape[1:3]
@@ -561,6 +592,8 @@ def run_pipeline(source, *, out: str | Path | None = None, config: PipelineConfi
     # bad preset, format, graph, ... or unreadable input fail before any heavy work
     check_settings(config, None if isinstance(source, (list, tuple)) else source)
     aconf = align_config(config)
+    scale = scale_mode(config, prior_source)  # scale=metric with a relative prior fails here
+    pose_file = read_poses(config.poses) if config.poses is not None else None  # a bad file too
 
     with quiet_third_party(config.progress):
         with timer("load"):
@@ -571,17 +604,20 @@ def run_pipeline(source, *, out: str | Path | None = None, config: PipelineConfi
             net = net.to(device).eval()
             if prior_source is None and net.config.with_prior:
                 prior_source = load_prior_source(config, device, cache_root)
-        prepared = prepare_input(source, config, prior_source,
-                                 need_mono_depth=aconf.parametrisation == "scale_map", timer=timer)
-        rec, num_pairs = run_stages(prepared, net, config, device, cache_root, timer, flow)
+        prepared = prepare_input(source, config, prior_source, timer=timer,
+                                 need_mono_depth=aconf.parametrisation == "scale_map" or scale == "metric")
+        known = load_known_inputs(pose_file, config.masks, names=prepared.names, indices=prepared.indices,
+                                  timestamps=prepared.timestamps, geometry=prepared.views.geometry)
+        rec, num_pairs = run_stages(prepared, net, config, device, cache_root, timer, flow, known)
+        rec, scale_record = apply_scale(rec, scale, prepared.mono_depth, min_conf=config.min_conf)
     written = None
     if out is not None:
         with timer("export"):
-            inputs = [*input_entries(prepared), checkpoint_entry(net, checkpoint)]
-            written = write_outputs(out, rec, prepared, config, timer, inputs)
+            inputs = [*input_entries(prepared), *known.manifest_entries(), checkpoint_entry(net, checkpoint)]
+            written = write_outputs(out, rec, prepared, config, timer, inputs, scale_record)
     if cache_root is not None and not config.keep_cache:  # only after success: a failed run resumes
         remove_run_cache(cache_root)
-    result = PipelineResult(rec, prepared, dict(timer.seconds), num_pairs, written)
+    result = PipelineResult(rec, prepared, dict(timer.seconds), num_pairs, written, scale_record)
     log.info("align3r: %s", result.summary())
     return result
 
@@ -595,7 +631,8 @@ def reconstruct(source, *, out: str | Path | None = None, config: PipelineConfig
         out: output directory (written atomically; see ``docs/outputs.md``); None writes nothing.
         config: a :class:`PipelineConfig`; keyword ``settings`` override its fields (e.g.
             ``model="align3r-depthanything"``, ``graph="swinstride-5-noncyclic"``, ``flow="dis"``,
-            ``size=224``, ``device="cuda"``, ``max_frames=30``).
+            ``size=224``, ``device="cuda"``, ``max_frames=30``; known inputs ``poses="traj.txt"``,
+            ``poses_fixed=False``, ``masks="sam2_masks/"``; units ``scale="metric"``).
         net: an already loaded network (skips ``load_model(config.model)``).
 
     Returns:
@@ -606,21 +643,25 @@ def reconstruct(source, *, out: str | Path | None = None, config: PipelineConfig
 
 
 def run_stages(prepared: PreparedInput, net, config: PipelineConfig, device: torch.device,
-               cache_root: Path | None, timer: StageTimer, flow=None) -> tuple[Reconstruction, int]:
+               cache_root: Path | None, timer: StageTimer, flow=None, known=None) -> tuple[Reconstruction, int]:
     """Pairs → inference → flow → alignment for prepared input; returns (reconstruction, pairs run).
 
-    ``flow``: the flow backend (:func:`flow_backend`), loaded now when None."""
+    ``flow``: the flow backend (:func:`flow_backend`), loaded now when None. ``known``: the
+    user's poses and masks (``align3r.io.known.KnownInputs``), or None."""
     views = prepared.views
+    known_poses = None if known is None or known.poses is None else torch.from_numpy(known.poses).float()
+    masks = None if known is None or known.masks is None else torch.from_numpy(known.masks)
     return align_views(views, net, build_graph(config.graph, len(views)), align_config(config), device=device,
                        precision=config.precision, batch_size=config.batch_size,
                        flow_fn=load_flow(config, device, views.rgb, cache_root, flow), cache_root=cache_root,
                        mono_depth=prepared.mono_depth, known_intrinsics=known_intrinsics(config, views),
-                       timer=timer, progress=config.progress)
+                       known_poses=known_poses, dynamic_mask=masks, timer=timer, progress=config.progress)
 
 
 def align_views(views, net, graph, aconf, *, device: torch.device, precision: str = "auto",
                 batch_size: int | str = "auto", flow_fn=None, cache_root: Path | None = None,
                 mono_depth: Tensor | None = None, known_intrinsics: Tensor | None = None, fit_scale: bool = True,
+                known_poses: Tensor | None = None, dynamic_mask: Tensor | None = None,
                 timer: StageTimer | None = None, progress: bool = True) -> tuple[Reconstruction, int]:
     """Inference, flow and alignment of ``views`` over a built graph.
 
@@ -634,6 +675,8 @@ def align_views(views, net, graph, aconf, *, device: torch.device, precision: st
         cache_root: run cache folder for the predictions, or None.
         mono_depth: (N, H, W) for ``parametrisation="scale_map"``.
         known_intrinsics: (3, 3) or (N, 3, 3) at network resolution.
+        known_poses: (N, 4, 4) camera-to-world (fixed or initial: ``aconf.known_poses_fixed``).
+        dynamic_mask: (N, H, W) bool, replacing the self-motion masks.
         fit_scale: grouped mode only — map clips by a Sim(3) (True) or rigidly (official).
         timer: gets ``inference``, ``flow`` and ``align``.
     Returns:
@@ -667,13 +710,14 @@ def align_views(views, net, graph, aconf, *, device: torch.device, precision: st
         pair_flow = flow(graph) if flow_fn is not None else None
         with timer("align"):
             rec = align(preds, aconf, flow=pair_flow, mono_depth=mono, known_intrinsics=known_intrinsics,
-                        progress=progress)
+                        known_poses=known_poses, dynamic_mask=dynamic_mask, progress=progress)
         return rec, pairs_run
     # align_grouped interleaves inference, flow and alignment clip by clip: "align" is the rest.
     t0 = time.perf_counter()
     before = timer.seconds.get("inference", 0.0) + timer.seconds.get("flow", 0.0)
     rec = align_grouped(graph, predict, aconf, flow_fn=flow if flow_fn is not None else None,
-                        known_intrinsics=known_intrinsics, mono_depth=mono, fit_scale=fit_scale, progress=progress)
+                        known_intrinsics=known_intrinsics, mono_depth=mono, known_poses=known_poses,
+                        dynamic_mask=dynamic_mask, fit_scale=fit_scale, progress=progress)
     inner = timer.seconds.get("inference", 0.0) + timer.seconds.get("flow", 0.0) - before
     timer.seconds["align"] = timer.seconds.get("align", 0.0) + time.perf_counter() - t0 - inner
     return rec, pairs_run
@@ -704,9 +748,10 @@ def checkpoint_entry(net, checkpoint: Mapping[str, str] | None = None) -> dict[s
 
 
 def write_outputs(out: str | Path, rec: Reconstruction, prepared: PreparedInput, config: PipelineConfig,
-                  timer: StageTimer, inputs: list[dict[str, Any]] | None = None) -> Path:
+                  timer: StageTimer, inputs: list[dict[str, Any]] | None = None,
+                  scale: Mapping[str, Any] | None = None) -> Path:
     """Export ``rec`` to ``out`` with the manifest's inputs (default :func:`input_entries`),
-    settings and timings."""
+    settings, timings and ``scale`` (``align3r.align.metric.apply_scale``'s record)."""
     from align3r.export import ExportOptions, OriginalResolution, write_reconstruction
 
     frames = None if prepared.original_frames is None else np.stack(prepared.original_frames)
@@ -716,6 +761,7 @@ def write_outputs(out: str | Path, rec: Reconstruction, prepared: PreparedInput,
         "settings": {"pipeline": config.to_dict(), "align": asdict(align_config(config)),
                      "frame_indices": prepared.indices.tolist()},
         "timings": dict(timer.seconds),
+        **({"scale": dict(scale)} if scale is not None else {}),
     }
     return write_reconstruction(out, rec, rgb=prepared.views.rgb, names=prepared.names,
                                 timestamps=None if prepared.timestamps is None else prepared.timestamps.tolist(),

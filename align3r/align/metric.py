@@ -118,3 +118,18 @@ def resolve_scale(scale: str, *, prior_metric: bool, known_poses: bool = False,
     if scale == "auto":
         return "metric" if prior_metric else "relative"
     return scale  # type: ignore[return-value]
+
+
+def apply_scale(rec, mode: str, prior_depth: Tensor | None, *, min_conf: float = 3.0):
+    """``rec`` in the units ``mode`` asks for (:func:`resolve_scale`), and the manifest's record.
+
+    Returns:
+        (``Reconstruction``, ``{"mode", "units"}`` plus the :class:`MetricScale` fields for ``"metric"``).
+    """
+    if mode == "metric":
+        if prior_depth is None:
+            raise InputError("scale=metric needs the depth prior at network resolution")
+        scale = metric_scale_factor(rec.depth, prior_depth, rec.conf, rec.dynamic_mask, min_conf=min_conf)
+        return rec.scaled(scale.factor), {"mode": "metric", "units": "metres", **scale.to_dict()}
+    units = {"poses": "the given poses' units", "relative": "relative (one arbitrary global scale)"}[mode]
+    return rec, {"mode": mode, "units": units, "factor": 1.0}
