@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 
 from align3r.errors import InputError
+from align3r.io.folder import image_stem
 from align3r.io.view_geometry import ViewGeometry
 
 MASK_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
@@ -64,12 +65,12 @@ def mask_files(folder: str | Path, names: list[str]) -> list[Path]:
             if key in by_key:
                 raise InputError(f"masks {by_key[key].name} and {path.name} in {folder} both match frame {key!r}")
             by_key[key] = path
-    files = [by_key.get(match_key(Path(name).stem)) for name in names]
+    files = [by_key.get(match_key(image_stem(name))) for name in names]
     missing = [name for name, f in zip(names, files) if f is None]
     if missing:
         more = f" and {len(missing) - 3} more" if len(missing) > 3 else ""
         raise InputError(f"masks={folder}: no mask for frame(s) {', '.join(missing[:3])}{more}; name each mask after "
-                         f"its frame ({Path(missing[0]).stem}.png)")
+                         f"its frame ({image_stem(missing[0])}.png)")
     return files  # type: ignore[return-value]
 
 

@@ -12,8 +12,8 @@ Files (:func:`read_poses`)
     file's units.
 
 Matching (:func:`match_poses`)
-    COLMAP images by frame name (file stem, so ``frame-000000.color.jpg`` in the model matches
-    the frame ``frame-000000.color.jpg`` or ``.png``); TUM rows by timestamp: the frames' own
+    COLMAP images by frame name (the name without folders and image extension, so
+    ``images/frame-000000.color.jpg`` in the model is the frame ``frame-000000.color.png``); TUM rows by timestamp: the frames' own
     (a video, or a folder with ``folder_fps``; nearest within 20 ms), else frame names that are
     numbers (TUM RGB-D names frames by their timestamp), else source frame indices (what a run
     writes for a folder without timestamps); ``.npy`` row k is source frame k. A frame with no
@@ -30,6 +30,7 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 from align3r.errors import InputError
+from align3r.io.folder import image_stem
 
 #: Largest |frame time - pose time| (seconds) for a TUM row to be a frame's pose.
 MAX_TIME_DIFFERENCE = 0.02
@@ -176,7 +177,7 @@ def _unmatched(poses: PoseFile, names: list[str], missing: np.ndarray, by: str) 
 
 def _numbers(names: list[str]) -> np.ndarray | None:
     try:
-        return np.asarray([float(Path(n).stem) for n in names], dtype=np.float64)
+        return np.asarray([float(image_stem(n)) for n in names], dtype=np.float64)
     except ValueError:
         return None
 
@@ -199,12 +200,12 @@ def match_poses(poses: PoseFile, names: list[str], indices: np.ndarray,
     if poses.names is not None:
         by_stem: dict[str, int] = {}
         for k, name in enumerate(poses.names):
-            stem = Path(name).stem
+            stem = image_stem(name)
             if stem in by_stem:
                 raise InputError(f"poses={poses.path}: images {poses.names[by_stem[stem]]} and {name} both match "
                                  f"frame {stem!r}")
             by_stem[stem] = k
-        rows = np.asarray([by_stem.get(Path(name).stem, -1) for name in names], dtype=np.int64)
+        rows = np.asarray([by_stem.get(image_stem(name), -1) for name in names], dtype=np.int64)
         if (rows < 0).any():
             raise _unmatched(poses, names, rows < 0, "image name")
         return poses.cam2world[rows]
