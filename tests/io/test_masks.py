@@ -33,7 +33,7 @@ def test_mask_follows_the_views_crop_and_stays_binary(tmp_path):
 
 def test_missing_mask_is_named(tmp_path):
     cv2.imwrite(str(tmp_path / "a.png"), np.zeros((8, 8), np.uint8))
-    with pytest.raises(InputError, match="no mask for frame.*b"):
+    with pytest.raises(InputError, match=r"no mask for frame.*b"):
         read_masks(tmp_path, ["a", "b"], compute_view_geometry(8, 8, 224))
     with pytest.raises(InputError, match="no such folder"):
         read_masks(tmp_path / "nope", ["a"], compute_view_geometry(8, 8, 224))

@@ -92,7 +92,7 @@ def test_unmatched_frames_are_named(tmp_path, gt):
     names, poses = gt
     path = tmp_path / "images.txt"
     write_images_txt(path, names[:3], poses[:3])
-    with pytest.raises(InputError, match="no pose for frame.*frame-000009.color, frame-000012.color"):
+    with pytest.raises(InputError, match=r"no pose for frame.*frame-000009\.color, frame-000012\.color"):
         match_poses(read_poses(path), names, np.asarray(FRAMES))
     np.save(tmp_path / "few.npy", poses[:2])
     with pytest.raises(InputError, match="no pose for frame"):
@@ -106,5 +106,5 @@ def test_bad_pose_files_fail_clearly(tmp_path):
     with pytest.raises(InputError, match="not a rigid"):
         read_poses(tmp_path / "flat.npy")
     (tmp_path / "images.bin").write_bytes(b"\x05\x00")
-    with pytest.raises(InputError, match="not a COLMAP images.bin"):
+    with pytest.raises(InputError, match=r"not a COLMAP images\.bin"):
         read_poses(tmp_path / "images.bin")
