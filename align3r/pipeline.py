@@ -74,6 +74,16 @@ class PipelineConfig:
         align: preset name of ``align3r.align.PRESETS`` (``"paper"``, ``"demo"``, ...).
         align_overrides: ``AlignConfig`` fields to change (e.g. ``{"iterations": 100}``).
         intrinsics: known ``(fx, fy, cx, cy)`` in original-frame pixels (held fixed by default).
+        poses: known camera-to-world poses: a TUM trajectory, a COLMAP ``images.txt`` /
+            ``images.bin`` or an (N, 4, 4) ``.npy``, matched to the frames by name or timestamp
+            (``align3r.io.poses``); they set the reconstruction's units.
+        poses_fixed: hold the known poses fixed (True) or only start from them (False).
+        masks: folder of per-frame dynamic masks (non-zero = moving, named after the frames)
+            replacing the self-motion masks.
+        scale: ``"auto"`` (the known poses' units; else metres with a metric prior; else
+            relative), ``"metric"`` (rescale to the metric prior's metres: ``align3r.align.metric``)
+            or ``"relative"`` (the aligner's own units).
+        prior_metric: the user depth of ``prior=external:<folder>`` is metric depth in metres.
     Outputs:
         formats: ``"all"`` or a list of ``align3r.export.FORMATS`` (the core is always written).
         min_conf: confidence threshold of the point clouds.
@@ -109,6 +119,11 @@ class PipelineConfig:
     align: str = "paper"
     align_overrides: dict[str, Any] = field(default_factory=dict)
     intrinsics: tuple[float, float, float, float] | None = None
+    poses: str | None = None
+    poses_fixed: bool = True
+    masks: str | None = None
+    scale: Literal["auto", "metric", "relative"] = "auto"
+    prior_metric: bool = False
     formats: str | list[str] = "all"
     min_conf: float = 3.0
     overwrite: bool = True
@@ -125,10 +140,10 @@ class PipelineConfig:
         return asdict(self)
 
     def align_config(self):
-        """The ``AlignConfig``: preset ``align`` with ``align_overrides`` applied."""
+        """The ``AlignConfig``: preset ``align`` with ``poses_fixed`` and ``align_overrides`` applied."""
         from align3r.align import preset
 
-        return preset(self.align).replace(**dict(self.align_overrides))
+        return preset(self.align).replace(**{"known_poses_fixed": self.poses_fixed, **self.align_overrides})
 
     def network_intrinsics(self, views) -> Tensor | None:
         """``intrinsics`` as (3, 3) K at the network resolution of ``views``, or None."""
@@ -266,6 +281,7 @@ class PipelineResult:
     timings: dict[str, float]
     num_pairs: int
     out: Path | None
+    scale: dict[str, Any] = field(default_factory=dict)  # align3r.align.metric.apply_scale's record
 
     def summary(self) -> str:
         h, w = self.prepared.views.rgb.shape[1:3]
@@ -307,16 +323,19 @@ def run_pipeline(source, *, out: str | Path | None = None, config: PipelineConfi
     ``prior_source`` replaces the prior named by the config (any ``align3r.priors`` source).
     Settings, the input and the output directory are checked before any weight is loaded; the
     run cache is created only once they pass."""
+    from align3r.align.metric import apply_scale, resolve_scale
     from align3r.device import resolve_device
     from align3r.export import ExportOptions, OriginalResolution, write_reconstruction
     from align3r.export.manifest import checkpoint_entry, input_entries
     from align3r.export.writer import check_output_dir
     from align3r.flow.backend import flow_backend
     from align3r.flow.cached import load_pair_flow
+    from align3r.io.known import load_known_inputs
+    from align3r.io.poses import read_poses
     from align3r.model.load import load_model
     from align3r.pairs import build_graph
     from align3r.priors.compatibility import resolve_prior_settings
-    from align3r.priors.registry import load_prior_source
+    from align3r.priors.registry import load_prior_source, prior_is_metric
 
     config = (config or PipelineConfig()).replace(**settings)
     # "auto" -> what the network was fine-tuned with (recorded by align3r train); contradicting
@@ -331,6 +350,11 @@ def run_pipeline(source, *, out: str | Path | None = None, config: PipelineConfi
     # bad preset, format, graph, ... or unreadable input fail before any heavy work
     check_settings(config, None if isinstance(source, (list, tuple)) else source)
     aconf = config.align_config()
+    metric_prior = (getattr(prior_source, "metric", False) if prior_source is not None
+                    else prior_is_metric(prior_name, config.prior_metric))
+    scale = resolve_scale(config.scale, prior_metric=metric_prior, known_poses=config.poses is not None,
+                          prior=f"prior={prior_name}")  # scale=metric with a relative prior fails here
+    pose_file = read_poses(config.poses) if config.poses is not None else None  # a bad file too
 
     with timer("load"):
         # missing RAFT weights fail before the priors, not after
@@ -342,36 +366,40 @@ def run_pipeline(source, *, out: str | Path | None = None, config: PipelineConfi
         net = net.to(device).eval()
         if prior_source is None and net.config.with_prior:
             prior_source = load_prior_source(prior_name, model=config.prior_model, device=device,
-                                             progress=config.progress)
+                                             progress=config.progress, metric=config.prior_metric)
             if prior_source is not None and run_cache is not None:
                 prior_source = run_cache.priors(prior_source)
-    prepared = prepare_input(source, config, prior_source,
-                             need_mono_depth=aconf.parametrisation == "scale_map", timer=timer)
+    prepared = prepare_input(source, config, prior_source, timer=timer,
+                             need_mono_depth=aconf.parametrisation == "scale_map" or scale == "metric")
     views = prepared.views
+    known = load_known_inputs(pose_file, config.masks, names=prepared.names, indices=prepared.indices,
+                              timestamps=prepared.timestamps, geometry=views.geometry)
     flow_fn = load_pair_flow(config.flow, views.rgb, device=device, cache=None if run_cache is None else run_cache.flow,
                              progress=config.progress, backend=flow)
     rec, num_pairs = align_views(views, net, build_graph(config.graph, len(views)), aconf, device=device,
                                  precision=config.precision, batch_size=config.batch_size, flow_fn=flow_fn,
                                  run_cache=run_cache, mono_depth=prepared.mono_depth,
-                                 known_intrinsics=config.network_intrinsics(views), timer=timer,
-                                 progress=config.progress)
+                                 known_intrinsics=config.network_intrinsics(views), timer=timer, progress=config.progress,
+                                 **known.as_tensors())
+    rec, scale_record = apply_scale(rec, scale, prepared.mono_depth, min_conf=config.min_conf)
     written = None
     if out is not None:
         with timer("export"):
             frames = None if prepared.original_frames is None else np.stack(prepared.original_frames)
             inputs = [*input_entries(prepared.source, prepared.files, prepared.prior_sources),
-                      checkpoint_entry(net, checkpoint)]
+                      *known.manifest_entries(), checkpoint_entry(net, checkpoint)]
             recorded = {"pipeline": config.to_dict(), "align": asdict(aconf), "frame_indices": prepared.indices.tolist()}
             written = write_reconstruction(
                 out, rec, rgb=views.rgb, names=prepared.names,
                 timestamps=None if prepared.timestamps is None else prepared.timestamps.tolist(),
                 original=OriginalResolution.from_view_geometry(views.geometry, frames=frames),
-                manifest={"inputs": inputs, "settings": recorded, "timings": dict(timer.seconds)},
+                manifest={"inputs": inputs, "settings": recorded, "timings": dict(timer.seconds),
+                          "scale": scale_record},
                 formats=config.formats, overwrite=config.overwrite, options=ExportOptions(min_conf=config.min_conf),
                 progress=config.progress)
     if run_cache is not None and not config.keep_cache:  # only after success: a failed run resumes
         run_cache.remove()
-    result = PipelineResult(rec, prepared, dict(timer.seconds), num_pairs, written)
+    result = PipelineResult(rec, prepared, dict(timer.seconds), num_pairs, written, scale_record)
     log.info("align3r: %s", result.summary())
     return result
 
@@ -385,7 +413,8 @@ def reconstruct(source, *, out: str | Path | None = None, config: PipelineConfig
         out: output directory (written atomically; see ``docs/outputs.md``); None writes nothing.
         config: a :class:`PipelineConfig`; keyword ``settings`` override its fields (e.g.
             ``model="align3r-depthanything"``, ``graph="swinstride-5-noncyclic"``, ``flow="dis"``,
-            ``size=224``, ``device="cuda"``, ``max_frames=30``).
+            ``size=224``, ``device="cuda"``, ``max_frames=30``; known inputs ``poses="traj.txt"``,
+            ``poses_fixed=False``, ``masks="sam2_masks/"``; units ``scale="metric"``).
         net: an already loaded network (skips ``load_model(config.model)``).
 
     Returns:
@@ -398,7 +427,7 @@ def reconstruct(source, *, out: str | Path | None = None, config: PipelineConfig
 def align_views(views, net, graph, aconf, *, device: torch.device, precision: str = "auto",
                 batch_size: int | str = "auto", flow_fn=None, run_cache: RunCache | None = None,
                 mono_depth: Tensor | None = None, known_intrinsics: Tensor | None = None, fit_scale: bool = True,
-                timer: StageTimer | None = None, progress: bool = True) -> tuple[Reconstruction, int]:
+                known_poses: Tensor | None = None, dynamic_mask: Tensor | None = None, timer: StageTimer | None = None, progress: bool = True) -> tuple[Reconstruction, int]:
     """Inference, flow and alignment of ``views`` over a built graph.
 
     Args:
@@ -412,6 +441,8 @@ def align_views(views, net, graph, aconf, *, device: torch.device, precision: st
         run_cache: the run cache (its ``pairs`` store keeps the predictions), or None.
         mono_depth: (N, H, W) for ``parametrisation="scale_map"``.
         known_intrinsics: (3, 3) or (N, 3, 3) at network resolution.
+        known_poses: (N, 4, 4) camera-to-world (fixed or initial: ``aconf.known_poses_fixed``).
+        dynamic_mask: (N, H, W) bool, replacing the self-motion masks.
         fit_scale: grouped mode only — map clips by a Sim(3) (True) or rigidly (official).
         timer: gets ``inference``, ``flow`` and ``align``.
     Returns:
@@ -444,13 +475,14 @@ def align_views(views, net, graph, aconf, *, device: torch.device, precision: st
         pair_flow = flow(graph) if flow_fn is not None else None
         with timer("align"):
             rec = align(preds, aconf, flow=pair_flow, mono_depth=mono, known_intrinsics=known_intrinsics,
-                        progress=progress)
+                        known_poses=known_poses, dynamic_mask=dynamic_mask, progress=progress)
         return rec, pairs_run
     # align_grouped interleaves inference, flow and alignment clip by clip: "align" is the rest.
     t0 = time.perf_counter()
     before = timer.seconds.get("inference", 0.0) + timer.seconds.get("flow", 0.0)
     rec = align_grouped(graph, predict, aconf, flow_fn=flow if flow_fn is not None else None,
-                        known_intrinsics=known_intrinsics, mono_depth=mono, fit_scale=fit_scale, progress=progress)
+                        known_intrinsics=known_intrinsics, mono_depth=mono, known_poses=known_poses,
+                        dynamic_mask=dynamic_mask, fit_scale=fit_scale, progress=progress)
     inner = timer.seconds.get("inference", 0.0) + timer.seconds.get("flow", 0.0) - before
     timer.seconds["align"] = timer.seconds.get("align", 0.0) + time.perf_counter() - t0 - inner
     return rec, pairs_run

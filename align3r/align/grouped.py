@@ -98,7 +98,8 @@ def window_keyframe_graph(graph: PairGraph, keyframe_ids: Tensor, window: int) -
 def align_grouped(graph: GroupedPairs, predict: Callable[[PairGraph], PairPredictions],
                   config: AlignConfig | None = None, *, flow_fn: Callable[[PairGraph], PairFlow] | None = None,
                   clip_config: AlignConfig | None = None, known_intrinsics=None, mono_depth: Tensor | None = None,
-                  fit_scale: bool = True, keyframe_window: int | None = 10, progress: bool = True) -> Reconstruction:
+                  known_poses=None, dynamic_mask=None, fit_scale: bool = True, keyframe_window: int | None = 10,
+                  progress: bool = True) -> Reconstruction:
     """Align a long video clip by clip against a keyframe solution.
 
     Args:
@@ -110,6 +111,11 @@ def align_grouped(graph: GroupedPairs, predict: Callable[[PairGraph], PairPredic
         known_intrinsics: (3, 3) or (N, 3, 3), passed to the keyframe alignment.
         mono_depth: (N, H, W) monocular depth for ``parametrisation="scale_map"`` (each group
             gets its frames' slice).
+        known_poses: (N, 4, 4) camera-to-world. Held fixed (``config.known_poses_fixed``) in
+            every problem, keyframes and clips, so every frame keeps its pose and the clips need
+            no Sim(3); else each problem starts from its frames' poses (and their units).
+        dynamic_mask: (N, H, W) bool, True on moving pixels: each problem gets its frames' slice
+            instead of the self-motion masks.
         fit_scale: map clips with a Sim(3) (True) or only rigidly (False, the official behaviour).
         keyframe_window: keep only keyframe pairs at most this many keyframes apart (None: the
             graph as given). The default changes nothing up to 11 keyframes (about 100 frames
@@ -140,8 +146,22 @@ def align_grouped(graph: GroupedPairs, predict: Callable[[PairGraph], PairPredic
         missing = torch.nonzero(~covered).flatten().tolist()
         raise InputError(f"frames {missing[:10]} are in no clip and are not keyframes; every frame needs a clip")
 
+    def part(values, frame_ids: Tensor):  # a per-frame input's rows for one problem
+        if values is None:
+            return None
+        values = torch.as_tensor(values)
+        return values[frame_ids.to(values.device)]
+
     def mono(frame_ids: Tensor) -> Tensor | None:
-        return None if mono_depth is None else mono_depth[frame_ids.to(mono_depth.device)]
+        return part(mono_depth, frame_ids)
+
+    fixed_poses = known_poses is not None and config.known_poses_fixed
+    if known_poses is not None:
+        known_poses = torch.as_tensor(known_poses, dtype=torch.float32)
+        if known_poses.shape != (n, 4, 4):
+            raise InputError(f"known_poses must be (N, 4, 4) camera-to-world with N = {n}, "
+                             f"got {tuple(known_poses.shape)}")
+        clip_config = clip_config.replace(known_poses_fixed=config.known_poses_fixed)
 
     if keyframes.numel() < 2 and len(graph.clip_graphs) == 1:
         # N <= the clip size: one clip holds every frame and there is nothing to anchor it to, so
@@ -151,6 +171,7 @@ def align_grouped(graph: GroupedPairs, predict: Callable[[PairGraph], PairPredic
         preds = localise_predictions(predict(clip_graph), frame_ids)
         flow = localise_flow(flow_fn(clip_graph), frame_ids, n) if flow_fn is not None else None
         rec = align(preds, config, flow=flow, known_intrinsics=known_intrinsics, mono_depth=mono(frame_ids),
+                    known_poses=part(known_poses, frame_ids), dynamic_mask=part(dynamic_mask, frame_ids),
                     progress=progress)
         rec.frame_ids = frame_ids.to(rec.depth.device)
         return rec
@@ -169,6 +190,7 @@ def align_grouped(graph: GroupedPairs, predict: Callable[[PairGraph], PairPredic
         k_known = torch.as_tensor(known_intrinsics, dtype=torch.float32)
         k_known = k_known[keyframes] if k_known.dim() == 3 else k_known
     key_rec = align(key_preds, config, flow=key_flow, known_intrinsics=k_known, mono_depth=mono(keyframes),
+                    known_poses=part(known_poses, keyframes), dynamic_mask=part(dynamic_mask, keyframes),
                     progress=progress and f"global alignment (keyframes: {keyframes.numel()} frames)")
     del key_preds, key_flow
     key_world = key_rec.world_points()  # (K, H, W, 3)
@@ -200,6 +222,7 @@ def align_grouped(graph: GroupedPairs, predict: Callable[[PairGraph], PairPredic
         flow = localise_flow(flow_fn(clip_graph), frame_ids, n) if flow_fn is not None else None
         k_clip = clip_k if clip_k is not None else key_rec.intrinsics[keyslot[frame_ids[anchors]]].mean(0)
         rec = align(preds, clip_config, flow=flow, known_intrinsics=k_clip, mono_depth=mono(frame_ids),
+                    known_poses=part(known_poses, frame_ids), dynamic_mask=part(dynamic_mask, frame_ids),
                     progress=progress and f"global alignment (clip {c + 1} of {len(graph.clip_graphs)})")
         del preds, flow
         clip_histories[f"clip_{c}"] = rec.loss_history
@@ -212,6 +235,8 @@ def align_grouped(graph: GroupedPairs, predict: Callable[[PairGraph], PairPredic
         weight = torch.minimum(rec.conf[anchors], key_rec.conf[key_local]).log().reshape(-1)
         rot, trans, scale = fit_similarity(src.double(), dst.double(), weight.double(), with_scale=fit_scale)
         rot, trans, scale = rot.float(), trans.float(), scale.float()
+        if fixed_poses:  # the clip is already in the keyframes' (the user's) frame: keep its poses exactly
+            rot, trans, scale = torch.eye(3, device=device), torch.zeros(3, device=device), scale.new_ones(())
 
         frame_ids = frame_ids.to(device)
         others = torch.ones(len(frame_ids), dtype=torch.bool, device=device)

@@ -226,7 +226,10 @@ def align(preds: PairPredictions, config: AlignConfig | None = None, *, flow: Pa
     objective = Objective(preds, config, flow_term)
     history, terms = optimise(model, objective, config, progress=progress)
     with torch.no_grad():
-        return Reconstruction(depth=model.depth_maps().detach().clone(), cam2world=model.cam2world().detach(),
+        # fixed known poses are returned as given, not through the quaternion parametrisation
+        fixed = p_known is not None and config.known_poses_fixed
+        return Reconstruction(depth=model.depth_maps().detach().clone(),
+                              cam2world=p_known.clone() if fixed else model.cam2world().detach(),
                               intrinsics=model.intrinsics().detach(), conf=frame_confidence(preds),
                               dynamic_mask=dynamic_mask, loss_history=history, loss_terms=terms,
                               frame_ids=torch.arange(n, device=device))

@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 
 import torch
 from torch import Tensor
@@ -111,3 +111,13 @@ class Reconstruction:
         from align3r.geometry import depth_to_world_points
 
         return depth_to_world_points(self.depth, self.intrinsics, self.cam2world)
+
+    def scaled(self, factor: float) -> Reconstruction:
+        """The same reconstruction in units ``factor`` times larger: depth and camera positions
+        multiplied (so every point, and every export, scales with them); rotations, intrinsics,
+        confidence and masks unchanged."""
+        if not (factor > 0 and factor < float("inf")):
+            raise ValueError(f"scale factor must be positive and finite, got {factor}")
+        cam2world = self.cam2world.clone()
+        cam2world[:, :3, 3] *= factor
+        return replace(self, depth=self.depth * factor, cam2world=cam2world)

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-CALLER_KEYS = ("inputs", "settings", "timings")
+CALLER_KEYS = ("inputs", "settings", "timings", "scale")
 _VERSIONED = ("torch", "numpy", "opencv-python-headless", "trimesh", "av", "roma", "scipy", "transformers",
               "huggingface_hub", "safetensors")
 
@@ -102,8 +102,11 @@ def caller_sections(manifest: Mapping | None) -> dict:
     inputs = manifest.get("inputs", [])
     if inputs and not all(isinstance(i, Mapping) for i in inputs):
         inputs = describe_inputs(inputs)
-    return {"inputs": list(inputs), "settings": dict(manifest.get("settings", {})),
-            "timings": dict(manifest.get("timings", {}))}
+    sections = {"inputs": list(inputs), "settings": dict(manifest.get("settings", {})),
+                "timings": dict(manifest.get("timings", {}))}
+    if "scale" in manifest:  # the reconstruction's units (align3r.align.metric.apply_scale)
+        sections["scale"] = dict(manifest["scale"])
+    return sections
 
 
 def now_iso() -> str:

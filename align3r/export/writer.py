@@ -74,6 +74,14 @@ DEPTH_UNITS = ("reconstruction units: metres up to one unknown global scale per 
                "(z-depth along the optical axis; the same units as camera translations and points)")
 
 
+def depth_units(scale: dict | None) -> str:
+    """The manifest's ``depth_units``: :data:`DEPTH_UNITS`, or the units a metric rescale or known
+    poses gave the run (``scale``: the manifest's ``scale`` record)."""
+    if not scale or scale.get("mode", "relative") == "relative":
+        return DEPTH_UNITS
+    return f"{scale['units']} (z-depth along the optical axis; the same units as camera translations and points)"
+
+
 @dataclass(frozen=True)
 class ExportOptions:
     """Settings of the derived outputs (recorded in the manifest).
@@ -369,7 +377,7 @@ class _Run:
                         "frame_id": None if s.frame_ids is None else int(s.frame_ids[i])} for i in range(len(s))],
             "timestamps": "seconds" if s.timestamps_are_seconds else "frame index (the input had no timestamps)",
             "network_size_hw": list(s.size_hw),
-            "depth_units": DEPTH_UNITS,
+            "depth_units": depth_units(manifest.get("scale")),
             "original": None if s.original is None else s.original.to_json(),
         })
         outputs = dict(manifest.get("outputs", {}))

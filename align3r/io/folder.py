@@ -22,6 +22,13 @@ def is_image_file(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_EXTENSIONS and not path.name.startswith(".")
 
 
+def image_stem(name: str) -> str:
+    """A frame's name as the run names it (the file stem): folders and an image extension removed
+    (``images/frame-000000.color.jpg`` -> ``frame-000000.color``; ``1305031102.175304`` stays whole)."""
+    name = Path(name).name
+    return name[: -len(Path(name).suffix)] if Path(name).suffix.lower() in IMAGE_EXTENSIONS else name
+
+
 def list_images(folder: Path) -> list[Path]:
     """The image files of ``folder`` in natural order (``2.png`` before ``10.png``).
 

@@ -20,6 +20,7 @@ _LAZY = {
     "parse_prior_name": "align3r.priors.registry",
     "load_prior_source": "align3r.priors.registry",
     "mono_depth_in_view": "align3r.priors.mono_depth",
+    "prior_is_metric": "align3r.priors.registry",
     "DepthProPrior": "align3r.priors.depth_pro",
     "DEPTH_PRO_HUB_ID": "align3r.priors.depth_pro",
     "DepthAnythingPrior": "align3r.priors.depth_anything",

@@ -36,6 +36,9 @@ class PriorSource(ABC):
     name: str = "prior"
     #: whether :class:`PriorCache` should store its results (files on disk are not re-cached)
     cacheable: bool = True
+    #: its depth is metric, in metres (Depth Pro, the official Depth Pro caches, user depth declared
+    #: metric): ``scale=metric`` can then put the reconstruction in metres
+    metric: bool = False
 
     @property
     @abstractmethod

@@ -74,6 +74,7 @@ class PriorCache(PriorSource):
         self.root = Path(root).expanduser() if root is not None else user_prior_cache_dir()
         self.chunk_size = max(1, int(chunk_size))
         self.name = prior.name
+        self.metric = prior.metric
         self.stats = CacheStats()
 
     @property

@@ -90,6 +90,7 @@ class DepthProPrior(HFDepthModel):
 
     name = "depthpro"
     label = "Depth Pro"
+    metric = True
     model_class_name = "DepthProForDepthEstimation"
     model_type = "depth_pro"
 

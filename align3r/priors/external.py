@@ -252,6 +252,8 @@ class FolderPrior(_FileSource):
             (``"depthpro"`` or ``"depthanything"``).
         match: "auto", "name" or "order".
         invalid: "fill" (nearest valid value) or "error".
+        metric: the maps are metric depth in metres (after ``scale``), e.g. sensor depth, so
+            ``scale=metric`` may put the reconstruction in metres (never for disparity).
     """
 
     name = "external"
@@ -259,8 +261,11 @@ class FolderPrior(_FileSource):
     def __init__(self, folder: str | Path, *, kind: Kind | None = None, scale: float | None = None,
                  focal_px: float | None = None, pattern: str | None = None, cache_name: str | None = None,
                  match: Literal["auto", "name", "order"] = "auto", invalid: Literal["fill", "error"] = "fill",
-                 **settings) -> None:
+                 metric: bool = False, **settings) -> None:
         super().__init__(kind=kind, scale=scale, focal_px=focal_px, invalid=invalid, **settings)
+        if metric and kind == "disparity":
+            raise InputError("a disparity prior cannot be metric (metric=True needs kind='depth', in metres)")
+        self.metric = bool(metric)
         self.folder = Path(folder).expanduser()
         if not self.folder.is_dir():
             raise InputError(f"depth folder {self.folder} does not exist or is not a folder")
@@ -345,6 +350,7 @@ class OfficialCachePrior(_FileSource):
             raise InputError(f"official caches exist for {', '.join(OFFICIAL_KINDS)}, not {model!r}")
         super().__init__(kind=OFFICIAL_KINDS[model], scale=None, focal_px=None, invalid=invalid, **settings)
         self.model = model
+        self.metric = OFFICIAL_KINDS[model] == "depth"  # Depth Pro's caches hold its metric depth
         self.folder = None if folder is None else Path(folder).expanduser()
 
     def _where(self) -> str:

@@ -107,7 +107,7 @@ def load_prior(name: str, **kwargs) -> PriorSource:
 
 
 def load_prior_source(name: str, *, model: str | Path | None = None, device=None,
-                      progress: bool = True) -> PriorSource | None:
+                      progress: bool = True, metric: bool = False) -> PriorSource | None:
     """The prior source a setting names, or None for ``"none"`` (a network without prior branch).
 
     Args:
@@ -117,12 +117,33 @@ def load_prior_source(name: str, *, model: str | Path | None = None, device=None
             Depth Anything); ignored by priors read from files.
         device: where a computed prior runs.
         progress: progress bars.
+        metric: user depth (``external:<folder>``) is metric depth in metres (``prior_metric``).
     """
     if name == "none":
         return None
+    kind = parse_prior_name(name).kind
     kwargs: dict = {"progress": progress}
-    if name in ("depthpro",) or name.startswith("depthanything"):
+    if kind in PRIOR_FAMILIES:
         kwargs["device"] = device
         if model:
             kwargs["model"] = model
+    if kind == "external":
+        kwargs["metric"] = metric
     return load_prior(name, **kwargs)
+
+
+def prior_is_metric(name: str, declared: bool = False) -> bool:
+    """Whether the prior ``name`` gives metric depth (metres), known from the name alone (nothing
+    loaded): Depth Pro and its official caches are; Depth Anything (relative disparity) and
+    ``none`` are not; user depth (``external:<folder>``) is when ``declared`` (``prior_metric=true``).
+
+    Raises:
+        InputError: ``declared`` for a prior that is not user depth.
+    """
+    parsed = None if name == "none" else parse_prior_name(name)
+    if parsed is not None and parsed.kind == "external":
+        return declared
+    if declared:
+        raise InputError(f"prior_metric=true declares user depth (prior=external:<folder>) metric, not prior={name}; "
+                         "Depth Pro is metric by itself, Depth Anything never is")
+    return parsed is not None and parsed.family == "depthpro"

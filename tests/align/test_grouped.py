@@ -108,3 +108,30 @@ def test_videos_no_longer_than_a_clip_are_one_flat_problem(n, variant, metrics):
     assert rec.num_frames == n and rec.frame_ids.tolist() == list(range(n))
     assert bool(torch.isfinite(rec.depth).all()) and bool((rec.depth > 0).all())
     assert metrics.absrel(rec.depth, scene.depth) < 0.01
+
+
+def _grouped_known(fixed: bool):
+    scene = synthetic_scene(30, 12, 16, loops=0.3, seed=4)
+    graph = make_grouped_graph(30, "official")
+    masks = torch.zeros(30, 12, 16, dtype=torch.bool)
+    masks[:, :3, :4] = True  # a "moving" corner in every frame, given by the user
+    rec = align_grouped(graph, lambda g: scene.predictions(g.edges, noise=0.005),
+                        CFG.replace(known_poses_fixed=fixed), known_poses=scene.cam2world, dynamic_mask=masks,
+                        progress=False)
+    return scene, masks, rec
+
+
+def test_fixed_known_poses_hold_for_every_frame_of_every_clip():
+    scene, masks, rec = _grouped_known(True)
+    assert len(make_grouped_graph(30, "official").clip_graphs) > 1  # keyframes and several clips
+    torch.testing.assert_close(rec.cam2world, scene.cam2world, rtol=0, atol=1e-6)
+    assert torch.equal(rec.dynamic_mask, masks)  # the given masks, not self-motion ones
+    # the depth follows the poses' units (metres here): median ratio to the truth is 1
+    assert abs(float((rec.depth / scene.depth).median()) - 1) < 0.02
+
+
+def test_known_poses_initialise_every_problem_in_their_units():
+    scene, _, rec = _grouped_known(False)
+    err = (rec.cam2world[:, :3, 3] - scene.cam2world[:, :3, 3]).norm(dim=-1)
+    assert float(err.max()) < 0.05  # same frame and units as the given poses (a 2 m circle), no Sim(3) needed
+    assert abs(float((rec.depth / scene.depth).median()) - 1) < 0.02
