@@ -8,13 +8,12 @@
   backend fingerprint, settings, frame contents). Files are written to a temporary name and
   renamed (``align3r.atomic``), so a kill -9 leaves either the whole file or none; a damaged file
   is a miss.
-- fingerprints shared by every cache: :func:`digest` over bytes, :func:`content_hashes` of frames,
-  :func:`module_fingerprint` of a network's weights.
+
+Every key is built from the fingerprints of :mod:`align3r.fingerprint`.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import shutil
@@ -25,6 +24,7 @@ import torch
 from torch import Tensor
 
 from align3r.atomic import atomic_path
+from align3r.fingerprint import digest
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +85,7 @@ class ChunkCache:
             namespace: what the chunks depend on besides the frames (model or backend fingerprint,
                 settings, a format version).
             edges: (E, 2) int64 frame indices.
-            frame_hashes: one content hash per frame (:func:`content_hashes`).
+            frame_hashes: one content hash per frame (``align3r.fingerprint.content_hashes``).
             compute: ``missing chunks -> iterable of dicts``, each ``(e, ...)`` tensors for a
                 chunk of ``e`` edges.
             device: where the tensors read back are put.
@@ -164,37 +164,6 @@ class RunCache:
             self.root.rmdir()
         except OSError:
             pass
-
-
-def digest(*parts: bytes | str, size: int = 20) -> str:
-    """Hex BLAKE2b of ``parts`` in order (``str`` encoded as UTF-8), ``size`` bytes long: the hash
-    behind every cache key."""
-    h = hashlib.blake2b(digest_size=size)
-    for part in parts:
-        h.update(part.encode() if isinstance(part, str) else part)
-    return h.hexdigest()
-
-
-def content_hashes(*arrays: Tensor | None) -> list[str]:
-    """One hash per frame over the given (N, ...) tensors (None entries are skipped)."""
-    present = [a for a in arrays if a is not None]
-    n = int(present[0].shape[0])
-    return [digest(*(a[k].detach().contiguous().cpu().numpy().tobytes() for a in present), size=16)
-            for k in range(n)]
-
-
-def module_fingerprint(module: torch.nn.Module, extra: str = "") -> str:
-    """A cheap fingerprint of a network's weights: its config/extra text plus every tensor's name,
-    shape and a strided sample of its values (any fine-tuning changes it in practice)."""
-    h = hashlib.blake2b(digest_size=16)
-    h.update(repr(getattr(module, "config", None)).encode())
-    h.update(extra.encode())
-    for name, p in module.state_dict().items():
-        flat = p.detach().reshape(-1)
-        h.update(name.encode())
-        h.update(str(tuple(p.shape)).encode())
-        h.update(flat[:: max(1, flat.numel() // 256)].float().cpu().numpy().tobytes())
-    return h.hexdigest()
 
 
 def chunk_key(namespace: str, edges: Tensor, frame_hashes: list[str]) -> str:

@@ -21,9 +21,10 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from align3r.align.types import PairPredictions
-from align3r.cache import ChunkCache, content_hashes, edge_chunks, module_fingerprint
+from align3r.cache import ChunkCache, edge_chunks
 from align3r.device import resolve_device
 from align3r.errors import Align3RError, InputError
+from align3r.fingerprint import content_hashes, module_fingerprint
 from align3r.pairs import PairGraph
 
 log = logging.getLogger(__name__)

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import torch
 
-from align3r.cache import CHUNK_EDGES, ChunkCache, RunCache, content_hashes
+from align3r.cache import CHUNK_EDGES, ChunkCache, RunCache
+from align3r.fingerprint import content_hashes
 
 
 def test_a_user_cache_dir_loses_only_the_pipeline_parts(tmp_path):

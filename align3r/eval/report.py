@@ -1,5 +1,7 @@
 """Figures and reports that put our measurements beside the paper's.
 
+- :func:`write_table`: a table's files beside the results: ``table.md``, ``.csv``, ``.json``
+  (``align3r.eval.tables``) and the figure ``table.png``.
 - :func:`plot_table`: one PNG per table, one panel per (dataset, metric), ours and the published
   number side by side for every row, so agreement is seen at a glance.
 - :func:`table4_report`: the supplementary's Table 4 (pairs of each graph on 30 frames, average
@@ -17,12 +19,27 @@ from pathlib import Path
 from typing import Any
 
 from align3r.atomic import write_bytes
+from align3r.eval.run.results import write_json_atomic, write_text_atomic
+from align3r.eval.tables import METRICS, TableSpec, render, render_csv, render_markdown, table_document
 
 OURS_COLOUR, PUBLISHED_COLOUR = "#1f77b4", "#bbbbbb"
 
 
 def _number(value: Any) -> float | None:
     return None if value is None or (isinstance(value, float) and math.isnan(value)) else float(value)
+
+
+def write_table(spec: TableSpec, summaries: Mapping[tuple[str, str], Mapping[str, Any]], out_dir: Path,
+                fmt: str = "markdown") -> str:
+    """Write ``table.md``, ``table.csv``, ``table.json`` and the figure ``table.png``
+    (:func:`plot_table`) to ``out_dir``; returns the table in ``fmt``."""
+    printed = render(spec, summaries, fmt)  # an unknown format fails before anything is written
+    document = table_document(spec, summaries)
+    write_text_atomic(out_dir / "table.md", render_markdown(spec, summaries))
+    write_text_atomic(out_dir / "table.csv", render_csv(document["values"]))
+    write_json_atomic(out_dir / "table.json", document)
+    plot_table(spec, document["values"], out_dir / "table.png", machines=document["machines"])
+    return printed
 
 
 def plot_table(spec, values: Sequence[Mapping[str, Any]], path: Path, machines: Sequence[str] = ()) -> None:
@@ -39,8 +56,6 @@ def plot_table(spec, values: Sequence[Mapping[str, Any]], path: Path, machines: 
 
     matplotlib.use("Agg", force=False)  # no display: render to a buffer
     import matplotlib.pyplot as plt
-
-    from align3r.eval.tables import METRICS
 
     panels = [(col, metric) for col in spec.columns for metric in col.metrics]
     labels = [row.label for row in spec.rows]

@@ -4,8 +4,8 @@ A table has column groups (a dataset, a task and the metrics shown for it) and r
 one experiment per column group). Every cell holds ours, the published number and their
 difference, ``ours − published`` absolute and relative to the published number
 (:func:`table_values`); :func:`render` prints them as Markdown (``ours / published / Δ (Δ%)``, "—"
-for a missing number), CSV or JSON, and :func:`write_table` saves all three beside the results with
-a figure (``align3r.eval.report``). Metric ids (configs, summaries): depth ``abs_rel sq_rel rmse
+for a missing number), CSV or JSON (``align3r.eval.report.write_table`` saves all three beside the results with a
+figure). Metric ids (configs, summaries): depth ``abs_rel sq_rel rmse
 log_rmse delta1 delta2 delta3`` (δ as fractions, not percent), pose ``ate rpe_trans rpe_rot`` (RPE
 rot in degrees), cost ``pairs time_priors time_inference time_flow time_align time_total``
 (per-sequence means, seconds) and ``time_total_min`` (``time_total`` in minutes, the unit of the
@@ -20,7 +20,6 @@ import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from align3r.errors import InputError
@@ -29,8 +28,6 @@ from align3r.eval.run.results import (
     DEPTH_KEYS,
     POSE_KEYS,
     json_safe,
-    write_json_atomic,
-    write_text_atomic,
 )
 
 METRICS: dict[str, tuple[str, str, str]] = {
@@ -268,21 +265,6 @@ def render(spec: TableSpec, summaries: Mapping[tuple[str, str], Mapping[str, Any
     if fmt == "csv":
         return render_csv(table_values(spec, summaries))
     return json.dumps(json_safe(table_document(spec, summaries)), indent=1, allow_nan=False) + "\n"
-
-
-def write_table(spec: TableSpec, summaries: Mapping[tuple[str, str], Mapping[str, Any]], out_dir: Path,
-                fmt: str = "markdown") -> str:
-    """Write ``table.md``, ``table.csv``, ``table.json`` and the figure ``table.png``
-    (:func:`align3r.eval.report.plot_table`) to ``out_dir``; returns the table in ``fmt``."""
-    from align3r.eval.report import plot_table
-
-    printed = render(spec, summaries, fmt)  # an unknown format fails before anything is written
-    document = table_document(spec, summaries)
-    write_text_atomic(out_dir / "table.md", render_markdown(spec, summaries))
-    write_text_atomic(out_dir / "table.csv", render_csv(document["values"]))
-    write_json_atomic(out_dir / "table.json", document)
-    plot_table(spec, document["values"], out_dir / "table.png", machines=document["machines"])
-    return printed
 
 
 def table_from_dict(name: str, data: Mapping[str, Any], rows: Mapping[str, Mapping[str, Any]],

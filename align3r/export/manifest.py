@@ -67,7 +67,7 @@ def checkpoint_entry(net, checkpoint: Mapping[str, str] | None = None) -> dict[s
     """The ``inputs`` entry of the network: where it was read from (``{"path", "kind"}`` of
     ``align3r.load_model(..., with_source=True)``; unknown for a network passed in) and a
     fingerprint of its weights (a checkpoint is GBs: not hashed whole)."""
-    from align3r.cache import module_fingerprint
+    from align3r.fingerprint import module_fingerprint
 
     return {"role": "checkpoint", **(checkpoint or {}), "weights_fingerprint": module_fingerprint(net)}
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from align3r.cache import ChunkCache, content_hashes, module_fingerprint
+from align3r.cache import ChunkCache
+from align3r.fingerprint import content_hashes, module_fingerprint
 from align3r.flow.backend import FlowBackend, flow_backend
 from align3r.flow.compute import compute_pair_flow
 from align3r.flow.types import PairFlow

@@ -42,6 +42,25 @@ def _check_sintel_tag(data: bytes, path: str | Path, what: str) -> None:
                          "re-download or re-extract it.")
 
 
+def _read_tagged_grid(path: str | Path, kind: str, what: str, *, channels: int, advice: str = "") -> np.ndarray:
+    """(H, W, channels) float32 of a Sintel-tagged file: tag, int32 width and height, then float32
+    values row by row (``.dpt`` and ``.flo`` share this layout). ``kind`` / ``what`` name the file
+    in errors; ``advice`` ends the message of a file without its size header."""
+    data = _read_bytes(path, kind)
+    _check_sintel_tag(data, path, what)
+    if len(data) < 12:
+        raise InputError(f"{path} is truncated (no size header){advice}.")
+    width, height = (int(v) for v in np.frombuffer(data[4:12], dtype="<i4"))
+    if width <= 0 or height <= 0 or width * height > _MAX_PIXELS:
+        raise InputError(f"{path} has an invalid size {width}x{height}; the file is corrupt.")
+    payload = np.frombuffer(data[12:], dtype="<f4")
+    if payload.size != channels * width * height:
+        expected = f"{width}x{height}" if channels == 1 else f"{channels}x{width}x{height}"
+        raise InputError(f"{path} holds {payload.size} {what.split()[0]} values, expected {expected}; "
+                         "the file is truncated or corrupt.")
+    return payload.reshape(height, width, channels).astype(np.float32)
+
+
 # --------------------------------------------------------------------------------------------
 # Sintel .dpt depth
 
@@ -52,18 +71,8 @@ def read_dpt(path: str | Path) -> np.ndarray:
     Returns:
         (H, W) float32 depth in the scene's units (metres for the benchmark).
     """
-    data = _read_bytes(path, "Sintel depth (.dpt)")
-    _check_sintel_tag(data, path, "depth (.dpt)")
-    if len(data) < 12:
-        raise InputError(f"{path} is truncated (no size header); re-extract the Sintel depth archive.")
-    width, height = (int(v) for v in np.frombuffer(data[4:12], dtype="<i4"))
-    if width <= 0 or height <= 0 or width * height > _MAX_PIXELS:
-        raise InputError(f"{path} has an invalid size {width}x{height}; the file is corrupt.")
-    payload = np.frombuffer(data[12:], dtype="<f4")
-    if payload.size != width * height:
-        raise InputError(f"{path} holds {payload.size} depth values, expected {width}x{height}; "
-                         "the file is truncated or corrupt.")
-    return payload.reshape(height, width).astype(np.float32)
+    return _read_tagged_grid(path, "Sintel depth (.dpt)", "depth (.dpt)", channels=1,
+                             advice="; re-extract the Sintel depth archive")[..., 0]
 
 
 def write_dpt(path: str | Path, depth: np.ndarray) -> None:
@@ -120,17 +129,7 @@ def read_flo(path: str | Path) -> np.ndarray:
     Returns:
         (H, W, 2) float32 flow ``(du, dv)`` in pixels (column, row displacement).
     """
-    data = _read_bytes(path, "optical flow (.flo)")
-    _check_sintel_tag(data, path, "flow (.flo)")
-    if len(data) < 12:
-        raise InputError(f"{path} is truncated (no size header).")
-    width, height = (int(v) for v in np.frombuffer(data[4:12], dtype="<i4"))
-    if width <= 0 or height <= 0 or width * height > _MAX_PIXELS:
-        raise InputError(f"{path} has an invalid size {width}x{height}; the file is corrupt.")
-    payload = np.frombuffer(data[12:], dtype="<f4")
-    if payload.size != 2 * width * height:
-        raise InputError(f"{path} holds {payload.size} flow values, expected 2x{width}x{height}.")
-    return payload.reshape(height, width, 2).astype(np.float32)
+    return _read_tagged_grid(path, "optical flow (.flo)", "flow (.flo)", channels=2)
 
 
 def write_flo(path: str | Path, flow: np.ndarray) -> None:

@@ -17,11 +17,12 @@ from align3r.model.checkpoints.format import LoadedCheckpoint
 from align3r.model.checkpoints.read import read_checkpoint
 from align3r.model.checkpoints.write import save_pretrained
 from align3r.model.config import PRESETS, Align3RConfig, preset
+from align3r.model.dust3r_init import init_align3r_from_dust3r
 from align3r.model.load import load_model
 from align3r.model.network import Align3RNet, FrameFeatures
 from align3r.model.official_args import model_from_official_args
 from align3r.model.registry import REGISTRY, ReleasedCheckpoint, resolve_checkpoint
-from align3r.model.state_dict import init_align3r_from_dust3r, official_to_native
+from align3r.model.state_dict import official_to_native
 
 __all__ = [
     "PRESETS",

@@ -25,6 +25,8 @@ from torch import Tensor, nn
 
 from align3r.errors import InputError
 from align3r.model.blocks import DecoderBlock, EncoderBlock, layer_norm
+from align3r.model.build import load_network
+from align3r.model.checkpoints.write import save_pretrained
 from align3r.model.config import Align3RConfig
 from align3r.model.dpt_head import DPTHead
 from align3r.model.linear_head import LinearHead
@@ -419,17 +421,14 @@ class Align3RNet(nn.Module):
     # reverse: they are imported when called, so importing the network never imports them.
     def save_pretrained(self, directory: str | Path) -> Path:
         """Write ``config.json`` + ``model.safetensors`` (our format) into ``directory``."""
-        from align3r.model.checkpoints.write import save_pretrained
-
         return save_pretrained(self, directory)
 
     @classmethod
     def from_pretrained(cls, source: str | Path, device: torch.device | str = "cpu",
                         dtype: torch.dtype | None = None) -> Align3RNet:
-        """``align3r.load_model(source, device, dtype)``: registry name, file, folder or Hub repo id."""
-        from align3r.model.load import load_model
-
-        return load_model(source, device=device, dtype=dtype)
+        """``align3r.load_model(source, device, dtype)`` as a classmethod: registry name, file, folder
+        or Hub repo id."""
+        return load_network(source, cls, device, dtype)
 
 
 def _init_transformer_weights(module: nn.Module) -> None:

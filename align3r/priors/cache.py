@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from align3r.atomic import atomic_path
-from align3r.cache import digest
+from align3r.fingerprint import digest
 from align3r.priors.base import PriorSource, check_focals, check_image, check_names
 from align3r.priors.types import DepthPrior
 

@@ -28,6 +28,7 @@ import torch
 
 from align3r.atomic import atomic_path
 from align3r.errors import CheckpointError
+from align3r.model.state_dict import listing
 
 if TYPE_CHECKING:
     from align3r.model import Align3RConfig
@@ -112,10 +113,6 @@ def architecture_settings(source: Align3RConfig, current: Align3RConfig) -> list
     return preset + [_override(name, getattr(target, name)) for name in changed]
 
 
-def _listing(items: list[str], limit: int = 3) -> str:
-    return ", ".join(items[:limit]) + (f", ... ({len(items)} in all)" if len(items) > limit else "")
-
-
 def state_dict_differences(expected: Mapping[str, torch.Size], state_dict: Mapping[str, torch.Tensor]) -> str:
     """A short description of the keys / shapes in which ``state_dict`` differs from ``expected``
     ("" when it fits)."""
@@ -124,12 +121,12 @@ def state_dict_differences(expected: Mapping[str, torch.Size], state_dict: Mappi
     wrong = sorted(k for k in set(expected) & set(state_dict) if tuple(state_dict[k].shape) != tuple(expected[k]))
     parts = []
     if wrong:
-        parts.append("shapes differ: " + _listing(
-            [f"{k} {tuple(state_dict[k].shape)} vs {tuple(expected[k])}" for k in wrong]))
+        parts.append("shapes differ: " + listing(
+            [f"{k} {tuple(state_dict[k].shape)} vs {tuple(expected[k])}" for k in wrong], limit=3))
     if missing:
-        parts.append(f"missing: {_listing(missing)}")
+        parts.append(f"missing: {listing(missing, limit=3)}")
     if unexpected:
-        parts.append(f"extra: {_listing(unexpected)}")
+        parts.append(f"extra: {listing(unexpected, limit=3)}")
     return "; ".join(parts)
 
 

@@ -188,7 +188,8 @@ def test_degenerate_sequences_are_not_counted_in_the_mean(tmp_path):
     count the sequences the cell averages, not every evaluated one."""
     import csv
 
-    from align3r.eval.tables import table_values, write_table
+    from align3r.eval.report import write_table
+    from align3r.eval.tables import table_values
 
     spec = table_from_dict("t", {"columns": [{"dataset": "tum", "task": "pose", "metrics": ["ate"]}]},
                            {"a": {"label": "Ours"}})

@@ -52,6 +52,6 @@ def no_work(monkeypatch):
     def fail(*args, **kwargs):
         raise AssertionError("weights were loaded, priors computed or frames decoded before the error")
 
-    monkeypatch.setattr("align3r.model.load.read_checkpoint", fail)
+    monkeypatch.setattr("align3r.model.build.read_checkpoint", fail)
     monkeypatch.setattr("align3r.priors.registry.load_prior_source", fail)
     monkeypatch.setattr("align3r.pipeline.prepare_input", fail)

@@ -109,7 +109,7 @@ def test_unknown_output_format_fails_before_any_work(previous, capsys, clip, fas
     def no_work(*args, **kwargs):
         raise AssertionError("weights were loaded or frames decoded before the formats were checked")
 
-    monkeypatch.setattr("align3r.model.load.read_checkpoint", no_work)
+    monkeypatch.setattr("align3r.model.build.read_checkpoint", no_work)
     monkeypatch.setattr("align3r.pipeline.prepare_input", no_work)
     out, before = previous
     assert main(["infer", str(clip), "--out", str(out), "--quiet", *fast_overrides("formats=[ply,mesh]")]) == 2

@@ -30,8 +30,8 @@ import torch
 from align3r.cache import ChunkCache
 from align3r.inference import PairPredictor
 from align3r.model import load_model
-from align3r.pairs import PairGraph
-from align3r.pipeline import PipelineConfig, build_graph, prepare_input
+from align3r.pairs import PairGraph, build_graph
+from align3r.pipeline import PipelineConfig, prepare_input
 from align3r.priors import load_prior
 from align3r.priors.official_cache import write_official_cache
 from align3r.priors.types import DepthPrior

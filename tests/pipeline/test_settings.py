@@ -79,19 +79,19 @@ def test_values_are_converted_to_the_field_types():
 
 
 def test_a_size_the_networks_were_not_trained_at_warns_with_the_view_size(clip, caplog):
-    from align3r.pipeline import PipelineConfig, check_settings
+    from align3r.pipeline import PipelineConfig
 
     with caplog.at_level(logging.WARNING, logger="align3r.io.view_geometry"):
-        check_settings(PipelineConfig(size=300), clip)  # 854x480
+        PipelineConfig(size=300).check(clip)  # 854x480
     assert "size=300 is not a resolution the released networks were trained at" in caplog.text
     assert "854x480 frames become 288x160 views" in caplog.text
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="align3r.io.view_geometry"):
-        check_settings(PipelineConfig(size=224), clip)
-        check_settings(PipelineConfig(size=512), clip)
+        PipelineConfig(size=224).check(clip)
+        PipelineConfig(size=512).check(clip)
     assert caplog.text == ""
     with pytest.raises(InputError, match="at least 16 pixels"):
-        check_settings(PipelineConfig(size=8), clip)
+        PipelineConfig(size=8).check(clip)
 
 
 def test_folder_fps_gives_an_image_folder_timestamps_and_fps_sampling(frames_dir):

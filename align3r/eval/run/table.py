@@ -82,7 +82,8 @@ def run_table(spec, plan, runtime: Runtime, *, shard: Shard | None = None, aggre
     ``fmt``: the format of ``result.printed`` (:data:`align3r.eval.tables.FORMATS`); ``table.md``,
     ``.csv``, ``.json`` and the figure ``table.png`` are written either way.
     """
-    from align3r.eval.tables import FORMATS, render, write_table
+    from align3r.eval.report import write_table
+    from align3r.eval.tables import FORMATS, render
 
     if fmt not in FORMATS:  # before any work
         raise InputError(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
