@@ -180,7 +180,7 @@ def _relative(a: torch.Tensor, b: torch.Tensor) -> float:
     return float((a - b).abs().max() / b.abs().max())
 
 
-def test_prior_resize_changes_the_outputs_by_the_documented_amount(net, fixtures_dir, data_dir, tmp_path, official):
+def test_prior_resize_changes_the_outputs_by_the_documented_amount(net, fixtures_dir, data_dir, tmp_path):
     """Half-resolution (427x240) Depth Pro caches of frames 00000 and 00002: the official path
     (point map at 427x240, resized with the image) vs ours (depth resampled to 854x480 first).
     The figures are in docs/priors.md."""
@@ -210,5 +210,3 @@ def test_prior_resize_changes_the_outputs_by_the_documented_amount(net, fixtures
     measured = {"prior max": 2.07e-3, "prior mean": 3.39e-4, "pred1_pts3d": 1.11e-3, "pred1_conf": 4.85e-4,
                 "pred2_pts3d_in_other_view": 1.80e-3, "pred2_conf": 8.63e-4}
     assert figures == pytest.approx(measured, rel=0.1), figures
-    # about 10x the whole-pipeline parity error, yet only 1-2e-3 of the outputs' range
-    assert max(v for k, v in figures.items() if not k.startswith("prior")) < 20 * official.tolerance
