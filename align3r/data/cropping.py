@@ -3,7 +3,8 @@
 The maps (depth, masks, prior point maps) follow the image with nearest-neighbour resampling,
 so depth values are never blended across edges. Intrinsics use the OpenCV convention (pixel
 centres on integers); rescaling is done in the COLMAP convention (pixel centres on
-half-integers), where a resize is an exact scaling, then converted back (REFERENCE.md §7.2, §7.4).
+half-integers), where a resize is an exact scaling, then converted back (official
+``dust3r/datasets/utils/cropping.py``, ``camera_matrix_of_crop``).
 
 Sizes are ``(width, height)`` tuples, as PIL uses; arrays are ``(H, W, ...)``.
 """

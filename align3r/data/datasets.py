@@ -166,7 +166,9 @@ class PairDataset:
 def prior_map_for_frame(prior_path: Path, frame_hw: tuple[int, int], prior_name: str,
                         prior_input: str = "pointmap") -> np.ndarray:
     """Cached prior → normalised (H, W, 3) point map (or, with ``prior_input="depthmap"``, the
-    repeated normalised depth) at the frame's resolution (REFERENCE.md §2.2, §2.4).
+    repeated normalised depth) at the frame's resolution (official
+    ``dust3r/datasets/base/base_stereo_view_dataset.py``, ``BaseStereoViewDataset.pixel_to_pointcloud``,
+    then ``_crop_resize_if_necessary``).
 
     The point map is built at the frame resolution; a prior stored at another resolution (raw
     Depth Anything output) is first resampled to it (``align3r.priors.pointmap``).

@@ -1,6 +1,7 @@
 """Readers and writers for the processed training layout and the raw formats it is built from.
 
-Processed layout (REFERENCE.md §7.4), one set of files per frame ``<id>`` in a sequence folder:
+Processed layout (written by the official ``datasets_preprocess/preprocess_*.py`` scripts), one set of files
+per frame ``<id>`` in a sequence folder:
 
 - ``<id>_rgb.jpg``: RGB, PIL's default JPEG quality.
 - ``<id>_depth.pfm``: z-depth (H, W) float32 in the dataset's unit (metres for most sets),
@@ -137,7 +138,8 @@ def read_prior(path: str | os.PathLike) -> tuple[np.ndarray, float]:
     """A cached monocular prior: ((h, w) float32 depth or disparity, focal in pixels).
 
     ``focallength_px`` may be a scalar or a 3x3 K (some official training files); the focal is
-    irrelevant to the normalised point map anyway (REFERENCE.md §2.2).
+    irrelevant to the normalised point map anyway (official
+    ``dust3r/datasets/base/base_stereo_view_dataset.py``, ``BaseStereoViewDataset.pixel_to_pointcloud``).
     """
     path = Path(path)
     if not path.is_file():

@@ -1,4 +1,6 @@
-"""The per-view training pipeline (REFERENCE.md §7.2): one loaded frame → one network-ready view.
+"""The per-view training pipeline (official
+``dust3r/datasets/base/base_stereo_view_dataset.py``, ``BaseStereoViewDataset.__getitem__`` and
+``_crop_resize_if_necessary``): one loaded frame → one network-ready view.
 
 Steps, in order, all driven by the sample's numpy generator:
 

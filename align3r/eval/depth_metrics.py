@@ -1,6 +1,6 @@
 """Video depth metrics, equal to the official evaluation scripts.
 
-Two protocols (REFERENCE.md §6.1 and the fixtures' README):
+Two protocols (official ``tool/depth_test.py``, its ``__main__`` block, and the fixtures' README):
 
 ``protocol="align3r"`` (default; ``tool/depth_test.py``, the paper's tables)
     valid = 1e-3 < gt < depth_max; one (scale, shift) per sequence fitted on the valid pixels of

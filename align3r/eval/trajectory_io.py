@@ -5,7 +5,9 @@ Two text layouts exist and are easy to confuse:
 - **TUM** (the TUM RGB-D benchmark, evo, Bonn): ``timestamp tx ty tz qx qy qz qw`` — quaternion
   **scalar last**; ``#`` starts a comment.
 - **Official Align3R/MonST3R ``pred_traj.txt``**: ``t x y z qw qx qy qz`` — quaternion **scalar
-  first** (REFERENCE.md §5.7). Reading it with a TUM reader silently scrambles the rotations, so it
+  first** (official ``dust3r/utils/vo_eval.py``, ``save_trajectory_tum_format``, called by
+  ``dust3r/cloud_opt_flow/base_opt.py``, ``save_tum_poses``). Reading it with a TUM reader silently
+  scrambles the rotations, so it
   has its own reader/writer here.
 
 Poses are camera-to-world, translations in the file's units (metres for the real benchmarks).

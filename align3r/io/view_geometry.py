@@ -1,6 +1,7 @@
 """Where a frame lands in the network view: the official resize / crop rule, as plain integers.
 
-The official loader (REFERENCE.md §2.3) resizes a W0×H0 frame so its long side is ``size``
+The official loader (``dust3r/utils/image_pose.py``, ``load_images`` and ``crop_img``) resizes a W0×H0
+frame so its long side is ``size``
 (512 mode) or its short side is 224 (224 mode), then takes a centred crop: sides that are
 multiples of 16 at 512, a centred square at 224. The depth-evaluation variant (``crop=False``)
 resizes once more, to the multiple-of-16 size, instead of cropping, so the whole field of view is

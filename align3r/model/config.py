@@ -41,7 +41,8 @@ class Align3RConfig:
       any multiple of ``patch_size`` run), ``pos_embed`` (``"RoPE<base>"``).
     - ``patch_embed_cls``: ``"PatchEmbedDust3R"`` (inference: any orientation) or
       ``"ManyAR_PatchEmbed"`` (training: landscape batches holding transposed portrait samples).
-    - ``landscape_only``: training-time head orientation logic (REFERENCE.md §1.8).
+    - ``landscape_only``: training-time head orientation logic (official ``dust3r/utils/misc.py``,
+      ``transpose_to_landscape``).
     - ``norm_im2_in_dec``: LayerNorm on the cross-attention memory (``norm_y``).
     - ``freeze``: ``"none"``, ``"mask"`` or ``"encoder"`` (parameters left without gradient).
     - ``with_prior``: build the depth-prior branch (Align3R); False for DUSt3R / MonST3R.

@@ -1,6 +1,7 @@
 """The DPT head: four decoder layers fused into a dense (B, 4, H, W) map (3 coordinates + conf).
 
-Layout and numerics follow the official ``DPTOutputAdapter_fix`` (REFERENCE.md §1.7): the token
+Layout and numerics follow the official ``DPTOutputAdapter_fix`` (``dust3r/heads/dpt_head.py``, on
+``croco/models/dpt_block.py``'s ``DPTOutputAdapter``): the token
 maps of hooks ``[0, L/2, 3L/4, L]`` are resampled to 1/4, 1/8, 1/16 and 1/32 of the image
 (transposed convolutions ×4, ×2, identity, stride-2 conv), projected to 256 channels, fused
 coarse-to-fine with residual conv units and ×2 bilinear upsampling (``align_corners=True``), and

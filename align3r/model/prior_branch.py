@@ -3,7 +3,8 @@
 The prior point map of a view (B, H, W, 3) is patch-embedded to decoder width (no norm), passed
 through ``dec_depth // 2 - 2`` self-attention blocks with RoPE on its own grid, and after the
 embedding and after each block a zero-initialised per-token linear map (ControlNet style) adds it
-to the decoder stream of the same view (REFERENCE.md §1.6). Everything here depends on one view
+to the decoder stream of the same view (official ``dust3r/model.py``,
+``AsymmetricCroCo3DStereo.forward`` and ``._decoder``). Everything here depends on one view
 only, so a frame's injections can be computed once and reused by every pair it belongs to.
 
 The network keeps the official attribute names (``patch_embed_point_cloud``, ``dec_blocks_pc``,

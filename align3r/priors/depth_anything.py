@@ -12,7 +12,8 @@ Interpolation (:func:`~align3r.priors.resample.resize_map`): bilinear, ``align_c
 with antialiasing when shrinking. Bilinear is a
 convex combination of neighbours, so the resized disparity stays within the network output's
 range (never negative, unlike bicubic overshoot next to the zero-disparity sky), and the per-channel
-min-max normalisation of the point map (REFERENCE.md §2.2) sees the same extremes.
+min-max normalisation of the point map (official
+``dust3r/utils/image_pose.py``, ``normalize_pointcloud``) sees the same extremes.
 
 Preprocessing uses the model's own processor with the PIL backend, which resizes the uint8 image
 with PIL bicubic like the 4.41.2 processor the official caches were made with.

@@ -1,6 +1,7 @@
 """Depth Pro (Apple) through ``transformers``: metric depth in metres and the focal length in px.
 
-What the official pipeline stores for each frame (REFERENCE.md §2.1), and what this returns:
+What the official pipeline stores for each frame (``third_party/ml-depth-pro/infer_test_set.py``,
+through ``src/depth_pro/depth_pro.py``, ``DepthPro.infer``), and what this returns:
 the image, normalised to [-1, 1], is resized bilinearly (align_corners=False, no antialias) to
 1536x1536; the network gives a *canonical* inverse depth and a field of view; with
 ``f_px = 0.5 W / tan(fov / 2)`` (or the known focal, e.g. from EXIF, when given) the inverse

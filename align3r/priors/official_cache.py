@@ -1,6 +1,7 @@
 """The official per-frame prior files ``<stem>_pred_depth_<name>.npz``: naming, writing, checking.
 
-Layout as the official code writes it (REFERENCE.md §2.1; ``shared/fixtures/prior``), compressed:
+Layout as the official code writes it (``third_party/ml-depth-pro/infer_training_set.py`` and
+``infer_test_set.py``; ``shared/fixtures/prior``), compressed:
 
 - ``depthpro``: ``depth`` float32 (H, W) metres at the image's resolution, ``focallength_px``
   0-d float32.

@@ -1,6 +1,7 @@
 """Depth prior → the 3-channel prior point map the network reads (``pred_depth`` upstream).
 
-The official recipe (REFERENCE.md §2.2, fixtures ``prior/``), reproduced bit for bit:
+The official recipe (``dust3r/utils/image_pose.py``, ``pixel_to_pointcloud`` and
+``normalize_pointcloud``; fixtures ``prior/``), reproduced bit for bit:
 
 1. back-project the depth at its own resolution with principal point (W/2, H/2) on integer
    pixels, in float64, then cast to float32: ``X = (u − W/2)·Z/f``, ``Y = (v − H/2)·Z/f``, ``Z``;

@@ -16,7 +16,8 @@ class DepthPrior:
 
     - ``depth``: (H, W) float32. For ``kind == "depth"`` metric z-depth in metres (Depth Pro,
       user-supplied depth); for ``kind == "disparity"`` relative inverse depth (Depth Anything
-      V2), which the official pipeline back-projects *as if it were depth* (REFERENCE.md §2.2).
+      V2), which the official pipeline back-projects *as if it were depth* (official
+      ``dust3r/utils/image_pose.py``, ``load_images`` → ``pixel_to_pointcloud``).
     - ``focal_px``: focal length in pixels at the depth's resolution (Depth Pro's estimate, EXIF, or
       user-given); None when the model gives none (the point map then uses the official 200 px,
       which cancels in the normalisation).

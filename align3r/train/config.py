@@ -1,6 +1,7 @@
 """The trainer's configuration: plain dataclasses (Hydra stays in ``align3r train``).
 
-Defaults are the paper's recipe (train.sh, REFERENCE.md §7.1) for 2 processes: batch 2 per
+Defaults are the paper's recipe (official ``train.sh``, run by
+``dust3r/training.py``, ``train``) for 2 processes: batch 2 per
 process, 4 accumulation steps ⇒ 16 pairs per optimizer step; lr 5e-5 → 1e-6, 5 warm-up epochs
 of 50; AdamW (0.9, 0.95), weight decay 0.05.
 """

@@ -1,4 +1,5 @@
-"""Training and test criteria (REFERENCE.md §7.3).
+"""Training and test criteria (official ``dust3r/losses.py``, ``ConfLoss``, ``Regr3D`` and
+``Regr3D_ScaleShiftInv``).
 
 Both compare the network's two point maps, expressed in view 1's camera, with the GT points of
 both views moved into view 1's camera (``inv(pose1) · X_world``), on the pixels where

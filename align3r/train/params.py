@@ -1,4 +1,6 @@
-"""Which parameters train, and the AdamW parameter groups (REFERENCE.md §7.1).
+"""Which parameters train, and the AdamW parameter groups (official
+``dust3r/training.py``, ``train_one_epoch``'s ``list_grad``; ``croco/utils/misc.py``,
+``get_parameter_groups``).
 
 The reference trains every parameter whose name contains one of :data:`OFFICIAL_TRAINABLE`
 (a substring test). ``decoder_embed`` (the 1024 → 768 projection between encoder and decoder)

@@ -2,7 +2,8 @@
 
 One :class:`Trainer` per process. Under ``torchrun`` every process runs the same code on its own
 slice of each global batch (``align3r.data.sampler``); without torchrun it is a single process.
-The recipe is the reference's (REFERENCE.md §7.1):
+The recipe is the reference's (official ``train.sh``; ``dust3r/training.py``, ``train`` and
+``train_one_epoch``):
 
 - every pair is fed in both orders (``symmetrize``), the loss is ``ConfLoss`` (α = 0.2);
 - AdamW on the official trainable set, lr set at the start of each accumulation window from the

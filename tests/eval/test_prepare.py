@@ -275,7 +275,8 @@ def test_prepare_flyingthings3d_round_trip(tmp_path):
     assert depth[200, 300] == pytest.approx(1050 / 17)  # depth = f / disparity
     assert depth.max() == pytest.approx(1050 / 1e-3)  # NaN / negative disparity -> 1e-3
     np.testing.assert_allclose(right.trajectory.cam2world[1], poses["R"][1] @ BLENDER_TO_OPENCV, atol=1e-6)
-    scale = max(682 / 959, 384 / 539) + 1e-8  # the principal-point crop is 959x539 (REFERENCE §7.4)
+    # the principal-point crop is 959x539 (official `datasets_preprocess/preprocess_Flythings3D.py`)
+    scale = max(682 / 959, 384 / 539) + 1e-8
     assert right.intrinsics[0][0, 0] == pytest.approx(1050 * scale)
     assert right.intrinsics[0][0, 2] == pytest.approx((479.5 + 0.5) * scale - 0.5 * (959 * scale - 683) - 0.5)
 

@@ -38,7 +38,8 @@ def test_clip_sizes_follow_depth_test_and_carry_over_between_sequences():
 
 
 @pytest.mark.parametrize(("graph", "frames", "pairs"), [
-    ("grouped-depth-test", 30, 1 + 190 + 45),   # REFERENCE.md §3: depth_test paper era, c = 20
+    # official `tool/depth_test.py`, `my_make_pairs`: paper era, c = 20
+    ("grouped-depth-test", 30, 1 + 190 + 45),
     ("grouped-depth-test", 110, 15 + 5 * 190 + 45),
     ("grouped-paper", 30, 138),                 # the supplementary's count
     ("swin-10", 30, 600),

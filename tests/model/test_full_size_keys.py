@@ -30,7 +30,9 @@ def _decoder_block(prefix: str, d: int, hidden: int) -> dict[str, tuple[int, ...
 
 
 def reference_keys(prior: bool, head: str, enc: int = 1024, dec: int = 768) -> dict[str, tuple[int, ...]]:
-    """REFERENCE.md §1.11, written out independently of the implementation (aliases excluded)."""
+    """The official state dict (``dust3r/model.py``, ``AsymmetricCroCo3DStereo``, on
+    ``croco/models/croco.py``, ``CroCoNet``), written out independently of the implementation (aliases
+    excluded)."""
     keys: dict[str, tuple[int, ...]] = {"mask_token": (1, 1, dec), "patch_embed.proj.weight": (enc, 3, 16, 16),
                                         "patch_embed.proj.bias": (enc,), "enc_norm.weight": (enc,),
                                         "enc_norm.bias": (enc,), "decoder_embed.weight": (dec, enc),

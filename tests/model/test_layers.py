@@ -15,7 +15,8 @@ from align3r.model.rope import RoPE2D
 
 
 def rope_by_formula(tokens: torch.Tensor, positions: torch.Tensor, base: float = 100.0) -> torch.Tensor:
-    """REFERENCE.md §1.4 written out: each half of d channels rotated by (row, col); channel k pairs
+    """Official ``croco/models/pos_embed.py``, ``RoPE2D``, written out: each half of d
+    channels rotated by (row, col); channel k pairs
     with k + d/4 inside its half, frequency base^(-k/(d/4)) ... i.e. 1/base^(2k/(d/2))."""
     d = tokens.shape[-1]
     half, quarter = d // 2, d // 4
@@ -42,7 +43,8 @@ def test_rope_matches_the_formula_with_rows_first():
 
 
 def rope_table_lookup(tokens: torch.Tensor, positions: torch.Tensor, base: float = 100.0) -> torch.Tensor:
-    """The official fallback's order of operations (REFERENCE.md §1.4): a per-position table
+    """The official fallback's order of operations (``croco/models/pos_embed.py``,
+    ``RoPE2D.get_cos_sin`` and ``apply_rope1d``): a per-position table
     (angle in float32, cast to the token dtype, cos/sin in that dtype), looked up per token, then
     ``x·cos + rotate_half(x)·sin`` on each axis half."""
     half = tokens.shape[-1] // 2

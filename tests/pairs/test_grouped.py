@@ -90,12 +90,14 @@ def test_official_scheme_gives_136_pairs_for_30_frames_and_paper_scheme_138(fixt
 
 @pytest.mark.parametrize(("n", "start", "total"), [(30, 20, 236), (110, 20, 1010), (50, 20, 428)])
 def test_paper_era_depth_test_start_is_a_parameter(n, start, total):
-    # counts from REFERENCE.md §3 (paper-era depth_test starts the clip search at 20)
+    # counts of official `tool/depth_test.py`, `my_make_pairs` (paper-era depth_test starts the clip
+    # search at 20)
     assert make_grouped_graph(n, "depth_test", clip_size_start=start).num_edges == total
 
 
 def test_official_110_frames():
-    assert make_grouped_graph(110, "official").num_edges == 638  # REFERENCE.md §3
+    # official `tool/pose_test.py`, `my_make_pairs`
+    assert make_grouped_graph(110, "official").num_edges == 638
 
 
 def _check_partition(g, n):

@@ -65,7 +65,9 @@ def test_shrinking_is_antialiased_and_stays_in_range(prior, frames):
 
 
 def test_official_processor_resolution():
-    """The released processor settings give the resolution the official caches hold (REFERENCE.md §2.1)."""
+    """The released processor settings give the resolution the official caches hold (official
+    ``third_party/ml-depth-pro/infer_test_set.py``: the ``depth-estimation`` pipeline's
+    ``predicted_depth``)."""
     from transformers import DPTImageProcessorPil
 
     processor = DPTImageProcessorPil(size={"height": 518, "width": 518}, keep_aspect_ratio=True,

@@ -175,7 +175,9 @@ def test_augmented_views_have_the_resolution_and_consistent_geometry(tmp_path, s
 
 def test_valid_mask_channels_are_the_references(synth):
     """(H, W, 2): channel 0 = 0 < depth < 400 (the losses' mask), channel 1 = depth > 0, both only
-    where the GT point is finite (REFERENCE.md §7.2)."""
+    where the GT point is finite (official
+    ``dust3r/utils/geometry.py``, ``depthmap_to_camera_coordinates``;
+    ``BaseStereoViewDataset.__getitem__``)."""
     from PIL import Image
 
     from align3r.data import ViewAugmentation, make_view

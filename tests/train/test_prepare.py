@@ -112,7 +112,8 @@ def test_flyingthings3d_layout_intrinsics_and_geometry(tmp_path, synth):
     seqs = flyingthings3d.raw_sequences(tmp_path / "raw")
     assert [s.name for s in seqs] == ["TRAIN/A/0000/left", "TRAIN/A/0000/right"]
     common.prepare_sequences(seqs, tmp_path / "proc", progress=False)
-    # crop about (479.5, 269.5) truncates to 959x539, then 683x384 (REFERENCE.md §7.4)
+    # crop about (479.5, 269.5) truncates to 959x539, then 683x384 (official
+    # `datasets_preprocess/preprocess_Flythings3D.py`)
     expected_k, size = expected_rescaled_k(k, (959, 539), (682, 384))
     assert size == (683, 384)
     # each camera folder gets its own line of camera_data.txt: L for left, R (0.5 to the right) for right

@@ -4,7 +4,8 @@ A dataset module lists its raw sequences as :class:`RawSequence` objects whose f
 lazily; :func:`prepare_sequences` turns them into the processed layout
 (``align3r.data.io``), skipping frames already complete, so an interrupted run resumes.
 
-Geometry (REFERENCE.md §7.4): crop the largest window symmetric about the principal point
+Geometry (official ``datasets_preprocess/preprocess_*.py``, e.g. ``preprocess_Flythings3D.py``): crop the
+largest window symmetric about the principal point
 (bounds truncated to integers), then rescale so the short side is 384 (= 512·3/4), or the
 long side 512 if that would make it shorter; depth and mask nearest-neighbour.
 """

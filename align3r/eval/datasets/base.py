@@ -2,7 +2,8 @@
 
 A reader turns a dataset root (in the layout of docs/reproducing.md) into a list of
 :class:`Sequence` records, one per evaluated video, with the frames **in the order and range the
-official protocol uses** (REFERENCE.md §6). Nothing heavy is loaded up front: depth maps and masks
+official protocol uses** (``tool/depth_test.py``, and ``tool/pose_test.py`` with
+``dust3r/utils/eval_metadata.py``). Nothing heavy is loaded up front: depth maps and masks
 are read on demand; ground-truth trajectories (small text/binary files) are read eagerly so that a
 missing or broken file fails when the benchmark is listed, not in the middle of a run.
 """
@@ -45,7 +46,8 @@ class Sequence:
     - ``intrinsics``: (N, 3, 3) float64 GT intrinsics in pixels at the GT resolution, or None.
     - ``dynamic_mask_paths``: N paths (None entries where a frame has no mask), or None.
     - ``prior_path_rule``: maps (frame path, prior name) to the official prior-cache ``.npz``
-      path (REFERENCE.md §2.1); use :meth:`prior_path`.
+      path (official ``third_party/ml-depth-pro/infer_test_set.py``; read by
+      ``dust3r/utils/image_pose.py``, ``load_images``); use :meth:`prior_path`.
     """
 
     dataset: str

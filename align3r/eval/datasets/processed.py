@@ -1,12 +1,14 @@
 """Shared reader for the processed synthetic layout (PointOdyssey, FlyingThings3D).
 
-One folder per sequence (REFERENCE.md §7.4), one file group per frame ``<id>``::
+One folder per sequence (official ``datasets_preprocess/preprocess_PointOdyssey.py`` and
+``preprocess_Flythings3D.py``), one file group per frame ``<id>``::
 
     <id>_rgb.jpg        colour
     <id>_depth.pfm      float32 depth in metres (``Pf``, bottom row first)
     <id>_mask.png       255 where 0 < depth < 400
     <id>_metadata.npz   camera_intrinsics (3, 3), camera_pose (4, 4)
-    <id>_rgb_pred_depth_<prior>.npz   cached prior (REFERENCE.md §2.1)
+    <id>_rgb_pred_depth_<prior>.npz   cached prior (official
+                                      ``third_party/ml-depth-pro/infer_training_set.py``)
 
 ``camera_pose`` is camera-to-world for FlyingThings3D; the PointOdyssey preprocessing stores the
 world-to-camera extrinsics (times a Blender->OpenCV axis flip), which its loader inverts: pass

@@ -7,7 +7,8 @@ Layouts accepted for ``root`` (both unzip the official archives, see docs/reprod
 - merged (MonST3R, Align3R HEAD): ``root/training/{final,clean,depth,camdata_left,...}/<seq>/``;
   ``root`` may also be that ``training`` folder itself.
 
-Protocols (REFERENCE.md §6):
+Protocols (official ``tool/depth_test.py``; ``tool/pose_test.py`` with ``dust3r/utils/eval_metadata.py``,
+``dataset_metadata['sintel']``):
 
 - depth: all 23 sequences (bottom-level folders of the pass), every frame (≤ 110), GT ``.dpt``.
 - pose: the 14 MonST3R sequences (:data:`SINTEL_POSE_SEQUENCES`, paper-era) or all 23

@@ -1,7 +1,8 @@
 """PointOdyssey val and FlyingThings3D TEST: raw downloads -> the processed layout.
 
 The processing itself (principal-point crop, rescale to a 384 short side, ``_rgb.jpg`` /
-``_depth.pfm`` / ``_mask.png`` / ``_metadata.npz``; REFERENCE.md §7.4) is the training-data
+``_depth.pfm`` / ``_mask.png`` / ``_metadata.npz``; official
+``datasets_preprocess/preprocess_PointOdyssey.py`` and ``preprocess_Flythings3D.py``) is the training-data
 preparation of :mod:`align3r.data.prepare`; the evaluation only needs its test splits, so these
 functions select them (and, for PointOdyssey, optionally just the first frames the depth
 benchmark reads) and delegate.

@@ -1,7 +1,8 @@
 """Depth priors of a benchmark sequence: the official cache files, or computed by the prior model.
 
 The official evaluation reads one cached prior per frame at a dataset-specific path
-(``Sequence.prior_path``, REFERENCE.md §2.1): Depth Pro caches hold metric depth and
+(``Sequence.prior_path``, official ``dust3r/utils/image_pose.py``,
+``load_images``, and ``tool/depth_test.py``, ``load_images_my``): Depth Pro caches hold metric depth and
 ``focallength_px``, Depth Anything caches hold relative disparity (no focal: the point map uses
 200 px, which cancels). :class:`CacheFilesPrior` reads exactly those files, one per frame, in the
 protocol's order. When they are missing the prior model computes the priors instead (cached under

@@ -27,7 +27,8 @@ from align3r.pairs import (
 
 
 def clip_size_chain(frame_counts: list[int], start: int, carry: bool) -> list[int]:
-    """Clip size of each sequence under depth_test.py's search (REFERENCE.md §3).
+    """Clip size of each sequence under depth_test.py's search (official ``tool/depth_test.py``,
+    its ``__main__`` block, before ``my_make_pairs``).
 
     Upstream decrements c from ``start`` while ``N % c`` is 0 or 1 or ``c > N``; the paper-era
     script never resets c between sequences (``carry``), so each search starts where the previous
