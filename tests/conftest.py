@@ -3,9 +3,11 @@ sample data (``../shared/data``), deterministic CPU torch."""
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -34,6 +36,25 @@ def data_dir() -> Path:
     if not DATA.is_dir():
         pytest.fail(f"shared sample data not found at {DATA} (set ALIGN3R_SHARED)")
     return DATA
+
+
+@pytest.fixture(scope="session")
+def metrics_reference(fixtures_dir: Path) -> dict:
+    """``metrics/metrics.json``: outputs of the official evaluation code."""
+    return json.loads((fixtures_dir / "metrics" / "metrics.json").read_text())
+
+
+@pytest.fixture(scope="session")
+def metrics_inputs(fixtures_dir: Path) -> dict[str, np.ndarray]:
+    """``metrics/metrics_inputs.npz``: the depth sequences and trajectories fed to it."""
+    with np.load(fixtures_dir / "metrics" / "metrics_inputs.npz") as data:
+        return {k: data[k] for k in data.files}
+
+
+@pytest.fixture(scope="session")
+def tum_trajectory_dir(data_dir: Path) -> Path:
+    """Real TUM RGB-D trajectories (ground truth and SLAM estimates) from evo's test data."""
+    return data_dir / "evo_tum_trajectories" / "test" / "data"
 
 
 @pytest.fixture(scope="session")

@@ -36,7 +36,7 @@ try:
     from evo.core.trajectory import PoseTrajectory3D
 except ImportError as exc:  # evo is the optional "eval" extra
     raise Align3RError("pose metrics need evo: pip install 'align3r[eval]'") from exc
-from align3r.eval.trajectory_io import cam2world_to_tum_wxyz
+from align3r.io.trajectory import cam2world_to_tum_wxyz
 
 POSE_METRIC_NAMES = ("ATE", "RPE trans", "RPE rot")
 POSE_ALIGNMENTS = ("sim3", "se3", "none")
@@ -95,7 +95,7 @@ def evaluate_trajectory(pred_c2w, gt_c2w, timestamps=None, *, rpe_delta: int = 1
     Args:
         pred_c2w: (T, 4, 4) predicted camera-to-world poses (any scale and world frame).
         gt_c2w: (T, 4, 4) ground-truth camera-to-world poses for the same frames, same order
-            (associate first when the streams differ: ``trajectory_io.associate_timestamps``).
+            (associate first when the streams differ: ``align3r.io.trajectory.associate_timestamps``).
         timestamps: (T,) optional times; only used to order the RPE pairs (frame indices when None).
         rpe_delta: RPE frame gap (1 in the paper).
         rpe_all_pairs: RPE over every pair (i, i + delta) instead of (0, d), (d, 2d), ... (module

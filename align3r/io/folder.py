@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -27,6 +28,24 @@ def image_stem(name: str) -> str:
     (``images/frame-000000.color.jpg`` -> ``frame-000000.color``; ``1305031102.175304`` stays whole)."""
     name = Path(name).name
     return name[: -len(Path(name).suffix)] if Path(name).suffix.lower() in IMAGE_EXTENSIONS else name
+
+
+#: The official caches' suffix of a depth file named after its frame (``0012_rgb_pred_depth_depthpro.npz``).
+OFFICIAL_CACHE_SUFFIX = re.compile(r"_pred_depth_(?P<name>[A-Za-z0-9]+)$")
+_FRAME_TAGS = (".color", "_color", "-color", ".rgb", "_rgb", "-rgb")
+_DEPTH_TAGS = (".depth", "_depth", "-depth")
+
+
+def match_key(stem: str) -> str:
+    """The name under which a frame and its companion files (depth maps, masks) are matched: the
+    stem without the official cache suffix and one trailing tag (``.depth _depth -depth`` or
+    ``.color _color -color .rgb _rgb -rgb``), so ``frame-000000.depth`` matches
+    ``frame-000000.color`` and ``0012_rgb_pred_depth_depthpro`` matches ``0012_rgb``."""
+    stem = OFFICIAL_CACHE_SUFFIX.sub("", stem)
+    for tag in (*_DEPTH_TAGS, *_FRAME_TAGS):
+        if stem.endswith(tag) and len(stem) > len(tag):
+            return stem[: -len(tag)]
+    return stem
 
 
 def list_images(folder: Path) -> list[Path]:

@@ -2,7 +2,7 @@
 
 Files are matched to frames by name: the mask's stem equals the frame's stem, after removing
 one trailing frame tag (``.color``, ``_rgb``, ...) from either, as depth files are matched
-(``align3r.priors.external.match_key``); ``00012.png`` is frame ``00012.jpg``'s mask. A mask
+(``align3r.io.folder.match_key``); ``00012.png`` is frame ``00012.jpg``'s mask. A mask
 must have the frame's size or its aspect ratio (then it is resized, nearest); it is then resized
 and cropped to the network view exactly as the image (:class:`~align3r.io.view_geometry.ViewGeometry`),
 with nearest-neighbour sampling so it stays binary. A frame without a mask, or a mask that cannot
@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from align3r.errors import InputError
-from align3r.io.folder import image_stem
+from align3r.io.folder import image_stem, match_key
 from align3r.io.view_geometry import ViewGeometry
 
 MASK_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
@@ -53,8 +53,6 @@ def read_mask(path: Path, original_hw: tuple[int, int]) -> np.ndarray:
 
 def mask_files(folder: str | Path, names: list[str]) -> list[Path]:
     """The mask file of every frame, by name (see the module doc)."""
-    from align3r.priors.external import match_key
-
     folder = Path(folder).expanduser()
     if not folder.is_dir():
         raise InputError(f"masks={folder}: no such folder (give a folder of per-frame mask images, non-zero = moving)")

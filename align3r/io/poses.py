@@ -31,6 +31,7 @@ from scipy.spatial.transform import Rotation
 
 from align3r.errors import InputError
 from align3r.io.folder import image_stem
+from align3r.io.trajectory import associate_timestamps, read_tum_trajectory
 
 #: Largest |frame time - pose time| (seconds) for a TUM row to be a frame's pose.
 MAX_TIME_DIFFERENCE = 0.02
@@ -149,8 +150,6 @@ def read_poses(path: str | Path) -> PoseFile:
     elif _looks_like_colmap(path):
         poses = read_colmap_images_txt(path)
     else:
-        from align3r.eval.trajectory_io import read_tum_trajectory
-
         trajectory = read_tum_trajectory(path)
         poses = PoseFile(trajectory.cam2world, None, trajectory.timestamps, path, "tum")
     check_rigid(poses.cam2world, path)
@@ -214,8 +213,6 @@ def match_poses(poses: PoseFile, names: list[str], indices: np.ndarray,
         if missing.any():
             raise _unmatched(poses, names, missing, f"source frame index; the file has {len(poses.cam2world)} poses")
         return poses.cam2world[indices]
-    from align3r.eval.trajectory_io import associate_timestamps
-
     numbered = _numbers(names)
     if timestamps is not None:
         query, tolerance, by = np.asarray(timestamps, dtype=np.float64), MAX_TIME_DIFFERENCE, "timestamp"

@@ -31,7 +31,6 @@ file.
 
 from __future__ import annotations
 
-import re
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -41,6 +40,7 @@ import numpy as np
 from natsort import natsorted
 
 from align3r.errors import InputError
+from align3r.io.folder import OFFICIAL_CACHE_SUFFIX, match_key
 from align3r.priors.base import PriorSource, check_focals, check_image, check_indices, check_names
 from align3r.priors.official_cache import OFFICIAL_KINDS, frame_stem, official_cache_path
 from align3r.priors.pointmap import FILE_MAX_INVALID_FRACTION, repair_depth, valid_prior_mask
@@ -48,9 +48,6 @@ from align3r.priors.resample import resize_array
 from align3r.priors.types import DepthPrior
 
 DEPTH_FILE_SUFFIXES = (".npy", ".npz", ".png")
-_OFFICIAL_SUFFIX = re.compile(r"_pred_depth_(?P<name>[A-Za-z0-9]+)$")
-_FRAME_TAGS = (".color", "_color", "-color", ".rgb", "_rgb", "-rgb")
-_DEPTH_TAGS = (".depth", "_depth", "-depth")
 _FOCAL_KEYS = ("focallength_px", "focal_px")
 MAX_ASPECT_MISMATCH = 0.01  # as the point-map builder's tolerance (align3r.priors.pointmap)
 
@@ -161,13 +158,6 @@ def fit_to_frame(depth: np.ndarray, focal: float | None, frame_size: tuple[int, 
     return resize_array(depth, frame_size), focal
 
 
-def match_key(stem: str) -> str:
-    """The name under which a frame and its depth file are matched (see the module doc)."""
-    stem = _OFFICIAL_SUFFIX.sub("", stem)
-    for tag in (*_DEPTH_TAGS, *_FRAME_TAGS):
-        if stem.endswith(tag) and len(stem) > len(tag):
-            return stem[: -len(tag)]
-    return stem
 
 
 class _FileSource(PriorSource):
@@ -209,7 +199,7 @@ class _FileSource(PriorSource):
     def _kind_of(self, path: Path) -> Kind:
         if self.kind is not None:
             return self.kind
-        official = _OFFICIAL_SUFFIX.search(path.stem)
+        official = OFFICIAL_CACHE_SUFFIX.search(path.stem)
         return OFFICIAL_KINDS.get(official["name"], "depth") if official else "depth"
 
     def load(self, path: Path, frame_size: tuple[int, int], fallback_focal: float | None) -> DepthPrior:
@@ -282,14 +272,14 @@ class FolderPrior(_FileSource):
             files = [p for p in self.folder.glob(pattern) if p.is_file()]
         else:
             files = [p for p in self.folder.iterdir() if p.is_file() and p.suffix.lower() in DEPTH_FILE_SUFFIXES]
-            official = [p for p in files if p.suffix == ".npz" and _OFFICIAL_SUFFIX.search(p.stem)]
+            official = [p for p in files if p.suffix == ".npz" and OFFICIAL_CACHE_SUFFIX.search(p.stem)]
             if official:
-                names = sorted({_OFFICIAL_SUFFIX.search(p.stem)["name"] for p in official})
+                names = sorted({OFFICIAL_CACHE_SUFFIX.search(p.stem)["name"] for p in official})
                 if cache_name is None and len(names) > 1:
                     raise InputError(f"{self.folder} holds official caches of several models ({', '.join(names)}); "
                                      "choose one with cache_name")
                 wanted = cache_name or names[0]
-                files = [p for p in official if _OFFICIAL_SUFFIX.search(p.stem)["name"] == wanted]
+                files = [p for p in official if OFFICIAL_CACHE_SUFFIX.search(p.stem)["name"] == wanted]
         if not files:
             raise InputError(f"no depth files (.npy, .npz, 16-bit .png{', ' + pattern if pattern else ''}) "
                              f"in {self.folder}")

@@ -1,31 +1,13 @@
-"""Fixtures shared by the evaluation tests: the official metric outputs and the real samples."""
+"""Fixtures shared by the evaluation tests: the real samples (the official metric outputs are in
+the root conftest, shared with tests/io)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
-
-
-@pytest.fixture(scope="session")
-def metrics_reference(fixtures_dir: Path) -> dict:
-    """``metrics/metrics.json``: outputs of the official evaluation code."""
-    return json.loads((fixtures_dir / "metrics" / "metrics.json").read_text())
-
-
-@pytest.fixture(scope="session")
-def metrics_inputs(fixtures_dir: Path) -> dict[str, np.ndarray]:
-    """``metrics/metrics_inputs.npz``: the depth sequences and trajectories fed to it."""
-    with np.load(fixtures_dir / "metrics" / "metrics_inputs.npz") as data:
-        return {k: data[k] for k in data.files}
-
-
-@pytest.fixture(scope="session")
-def tum_trajectory_dir(data_dir: Path) -> Path:
-    return data_dir / "evo_tum_trajectories" / "test" / "data"
 
 
 @pytest.fixture(scope="session")

@@ -19,13 +19,13 @@ from align3r.eval.datasets import (
     load_benchmark,
     sintel_sequences,
 )
-from align3r.eval.trajectory_io import (
+from align3r.io.formats import write_dpt, write_pfm, write_png_depth, write_sintel_cam
+from align3r.io.trajectory import (
     Trajectory,
     cam2world_to_tum_wxyz,
     tum_wxyz_to_cam2world,
     write_tum_trajectory,
 )
-from align3r.io.formats import write_dpt, write_pfm, write_png_depth, write_sintel_cam
 
 FRAME_SIZE = (120, 160)  # real 7-Scenes maps subsampled 4x to keep the files small
 

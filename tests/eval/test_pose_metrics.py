@@ -12,7 +12,7 @@ from evo.tools import file_interface
 
 from align3r.errors import InputError
 from align3r.eval.pose_metrics import PoseResult, average_pose_results, evaluate_trajectory
-from align3r.eval.trajectory_io import associate_timestamps, read_tum_trajectory
+from align3r.io.trajectory import associate_timestamps, read_tum_trajectory
 
 REL = 1e-6
 

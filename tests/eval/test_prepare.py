@@ -21,8 +21,8 @@ from align3r.eval.prepare import (
     prepare_sintel,
 )
 from align3r.eval.prepare.sintel import ego_flow
-from align3r.eval.trajectory_io import Trajectory, write_tum_trajectory
 from align3r.io.formats import read_pfm, write_dpt, write_flo, write_pfm, write_png_depth, write_sintel_cam
+from align3r.io.trajectory import Trajectory, write_tum_trajectory
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -9,8 +9,8 @@ import pytest
 from scipy.spatial.transform import Rotation
 
 from align3r.errors import InputError
-from align3r.eval.trajectory_io import Trajectory, write_tum_trajectory
 from align3r.io.poses import match_poses, read_poses
+from align3r.io.trajectory import Trajectory, write_tum_trajectory
 
 FRAMES = [0, 3, 6, 9, 12]
 

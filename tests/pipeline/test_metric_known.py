@@ -15,8 +15,8 @@ import pytest
 import torch
 
 from align3r.errors import InputError
-from align3r.eval.trajectory_io import Trajectory, read_tum_trajectory, write_tum_trajectory
 from align3r.export.reader import load_reconstruction
+from align3r.io.trajectory import Trajectory, read_tum_trajectory, write_tum_trajectory
 from align3r.pipeline import run_pipeline
 
 FRAMES = (0, 5, 10, 15)

@@ -19,8 +19,8 @@ from typing import Literal
 import numpy as np
 
 from align3r.errors import InputError
-from align3r.eval.trajectory_io import Trajectory
 from align3r.io.formats import read_mask_png
+from align3r.io.trajectory import Trajectory
 from align3r.priors.official_cache import OFFICIAL_KINDS
 
 Task = Literal["depth", "pose"]

@@ -23,8 +23,8 @@ import numpy as np
 
 from align3r.errors import InputError
 from align3r.eval.datasets.base import MAX_DEPTH_EVAL_FRAMES, Sequence, check_task, list_images
-from align3r.eval.trajectory_io import Trajectory
 from align3r.io.formats import read_pfm
+from align3r.io.trajectory import Trajectory
 
 PROCESSED_IMAGE_SUFFIXES = ("rgb.jpg", ".jpeg", "rgb.png")
 """The official depth script's filter for processed folders (lower-cased name endings)."""

@@ -40,8 +40,8 @@ from align3r.eval.datasets.base import (
     require_dir,
     timestamp_from_name,
 )
-from align3r.eval.trajectory_io import Trajectory, associate_timestamps, read_tum_trajectory
 from align3r.io.formats import read_png_depth
+from align3r.io.trajectory import Trajectory, associate_timestamps, read_tum_trajectory
 
 RGBD_DEPTH_SCALE = 5000.0
 """TUM and Bonn store depth as uint16 metres x 5000."""

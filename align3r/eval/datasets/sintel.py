@@ -37,8 +37,8 @@ from align3r.eval.datasets.base import (
     require_dir,
     select_sequences,
 )
-from align3r.eval.trajectory_io import Trajectory
 from align3r.io.formats import read_dpt, read_sintel_cam
+from align3r.io.trajectory import Trajectory
 
 SINTEL_POSE_SEQUENCES = (
     "alley_2", "ambush_4", "ambush_5", "ambush_6", "cave_2", "cave_4", "market_2",

@@ -10,7 +10,7 @@ from evo.core import sync
 from evo.tools import file_interface
 
 from align3r.errors import InputError
-from align3r.eval.trajectory_io import (
+from align3r.io.trajectory import (
     Trajectory,
     associate_timestamps,
     cam2world_to_tum_wxyz,
