@@ -44,7 +44,6 @@ from align3r.io.folder import OFFICIAL_CACHE_SUFFIX, match_key
 from align3r.priors.base import PriorSource, check_focals, check_image, check_indices, check_names
 from align3r.priors.official_cache import OFFICIAL_KINDS, frame_stem, official_cache_path
 from align3r.priors.pointmap import FILE_MAX_INVALID_FRACTION, repair_depth, valid_prior_mask
-from align3r.priors.resample import resize_array
 from align3r.priors.types import DepthPrior
 
 DEPTH_FILE_SUFFIXES = (".npy", ".npz", ".png")
@@ -147,15 +146,6 @@ def check_fits(depth_shape: tuple[int, int], frame_size: tuple[int, int], path: 
         raise InputError(f"{path}: depth map is {depth_shape[1]}x{depth_shape[0]} (WxH) but the frame is "
                          f"{width}x{height}; the aspect ratios differ, so it is not this frame's map")
 
-
-def fit_to_frame(depth: np.ndarray, focal: float | None, frame_size: tuple[int, int], path: str | Path
-                 ) -> tuple[np.ndarray, float | None]:
-    """Resize a map of the frame's aspect ratio to the frame's (H, W), scaling its focal; else raise."""
-    if depth.shape == tuple(frame_size):
-        return depth, focal
-    check_fits(depth.shape, frame_size, path)
-    focal = None if focal is None else focal * frame_size[1] / depth.shape[1]
-    return resize_array(depth, frame_size), focal
 
 
 

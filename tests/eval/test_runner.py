@@ -95,7 +95,12 @@ def test_cache_files_prior_reads_the_official_files(tmp_path):
     assert pro.focal_px == pytest.approx(21.0) and pro.kind == "depth" and pro.depth[0, 0] > 0
     np.testing.assert_array_equal(pro.depth[1:], depth[1:])
     anything = CacheFilesPrior([tmp_path / "b.npz"], "disparity").predict([image])[0]
-    assert anything.depth.shape == (12, 16) and anything.focal_px is None  # resized to the frame
+    # at its own size (the views bring it to the frame, the official way where well-defined)
+    assert anything.depth.shape == (6, 8) and anything.focal_px is None
+    np.testing.assert_allclose(anything.depth, 1 / depth[::2, ::2].clip(0.5), rtol=1e-6)
+    write_official_cache(tmp_path / "c.npz", DepthPrior(depth[:, :8], 21.0, "depth"), "depthpro")
+    with pytest.raises(InputError, match="aspect ratios differ"):  # not this frame's map
+        CacheFilesPrior([tmp_path / "c.npz"], "depth").predict([image])
     with pytest.raises(InputError, match="2 prior files for 1 frames"):
         CacheFilesPrior([tmp_path / "a.npz"] * 2, "depth").predict([image])
 

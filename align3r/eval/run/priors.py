@@ -19,13 +19,16 @@ import numpy as np
 from align3r.errors import CheckpointError, InputError
 from align3r.eval.datasets.base import OFFICIAL_CACHE_PRIORS
 from align3r.priors.base import PriorSource, check_image
-from align3r.priors.external import fill_invalid, fit_to_frame, read_depth_file
+from align3r.priors.external import check_fits, fill_invalid, read_depth_file
 from align3r.priors.official_cache import OFFICIAL_KINDS
 from align3r.priors.types import DepthPrior
 
 
 class CacheFilesPrior(PriorSource):
-    """One given prior file per frame (``.npz`` with ``depth`` and optionally ``focallength_px``).
+    """One given prior file per frame (``.npz`` with ``depth`` and optionally ``focallength_px``),
+    returned at the file's own resolution (the frame's aspect ratio is checked): the views bring it
+    to the frame as ``make_views(prior_resize="auto")`` decides, the official way where that is
+    well-defined (``docs/priors.md``).
 
     Args:
         paths: N files, frame order.
@@ -52,7 +55,7 @@ class CacheFilesPrior(PriorSource):
             frame_hw = check_image(image, i).shape[:2]
             depth, focal = read_depth_file(path)
             depth = fill_invalid(depth, self.kind, path)
-            depth, focal = fit_to_frame(depth, focal, frame_hw, path)
+            check_fits(depth.shape, frame_hw, path)  # at its own size: make_views(prior_resize=...) decides
             yield DepthPrior(depth=np.ascontiguousarray(depth, dtype=np.float32), focal_px=focal,
                              kind=self.kind, source=str(path))
 
