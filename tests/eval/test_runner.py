@@ -169,7 +169,7 @@ def test_markdown_puts_ours_beside_published_and_notes_gaps():
     depth = summarise("depth", [_depth_record("x", 0.25, 10)], expected=["x", "y"])
     md = render_markdown(spec, {("a", "sintel-depth"): depth})
     assert "| Method | Sintel Abs Rel ↓ | Sintel δ<1.25 ↑ | TUM-dynamics ATE ↓ |" in md
-    assert "| Ours | 0.250 (0.263) | 0.750 (—) | — (—) |" in md
+    assert "| Ours | 0.250 / 0.263 / -0.013 (-4.9%) | 0.750 / — / — | — / — / — |" in md
     assert "Ours / Sintel: 1 of 2 sequences in the mean (1 missing)" in md
     assert "Ours / TUM-dynamics: not evaluated" in md and "Published: Table 9." in md
     with pytest.raises(InputError, match="unknown column"):
@@ -202,7 +202,7 @@ def test_degenerate_sequences_are_not_counted_in_the_mean(tmp_path):
     pose = summarise("pose", [_pose_record("x", 0.2), _pose_record("y", 0.4), _pose_record("z", 0, True)],
                      expected=["x", "y", "z", "w"])
     md = write_table(spec, {("a", "tum-pose"): pose}, tmp_path)
-    assert "| Ours | 0.300 (—) |" in md
+    assert "| Ours | 0.300 / — / — |" in md
     assert "Ours / TUM-dynamics: 2 of 4 sequences in the mean (1 missing, 1 degenerate)" in md
     [value] = table_values(spec, {("a", "tum-pose"): pose})
     assert (value["sequences"], value["expected"]) == (2, 4)
@@ -211,7 +211,7 @@ def test_degenerate_sequences_are_not_counted_in_the_mean(tmp_path):
     assert _strict_json((tmp_path / "table.json").read_text())["values"][0]["sequences"] == 2
     only = summarise("pose", [_pose_record("z", 0, True)])  # nothing usable: the cell is n/a, 0 in the mean
     md = render_markdown(spec, {("a", "tum-pose"): only})
-    assert "| Ours | n/a (—) |" in md and "0 of 1 sequences in the mean (1 degenerate)" in md
+    assert "| Ours | n/a / — / — |" in md and "0 of 1 sequences in the mean (1 degenerate)" in md
     empty = summarise("depth", [_depth_record("p", 0.1, 100), _depth_record("q", 0.3, 0)])  # no valid GT in q
     assert empty["counts"]["in_mean"] == 1 and empty["metrics"]["abs_rel"] == pytest.approx(0.1)
     depth_spec = table_from_dict("t", {"columns": [{"dataset": "sintel", "task": "depth", "metrics": ["abs_rel"]}]},

@@ -22,7 +22,8 @@ CASES = [
 ]
 OUTPUTS = ("pts3d1", "conf1", "pts3d_in_other_view2", "conf2")
 TOL = 1e-4  # max |ours - ref| / max |ref| (fixtures README: 14x the worst legitimate difference)
-CLAIMED = 7.7e-6  # what README.md and docs/architecture.md state for the outputs of every fixture case
+CLAIMED = 2e-5  # what README.md and docs/architecture.md state for every fixture case (measured 7.7e-6 with
+# one process, 8.7e-6 under pytest -n 2: the reduction order follows the thread count)
 
 
 @pytest.mark.parametrize(("checkpoint", "name"), CASES)
