@@ -60,7 +60,8 @@ def overrides(results: Path) -> list[str]:
 def table(tmp_path_factory):
     """A results folder for supp_t3 with two records per experiment (one experiment left empty),
     and the expected means per (row, column key, metric)."""
-    from align3r.commands.eval import compose, table_plan
+    from align3r.commands.eval import compose
+    from align3r.eval.run import table_plan
 
     results = tmp_path_factory.mktemp("table") / "results"
     cfg = compose("eval/table/supp_t3", overrides(results))
@@ -189,7 +190,8 @@ def test_the_figure_is_a_non_blank_png(table):
 def test_table4_pair_counts_are_those_of_our_graph_builders():
     """The published pairs of supp. Table 4 (configs) equal our graphs on 30 frames, built from
     each row's evaluation settings and from the builders directly."""
-    from align3r.commands.eval import compose, table_plan
+    from align3r.commands.eval import compose
+    from align3r.eval.run import table_plan
     from align3r.eval.run.stages import build_eval_graph
     from align3r.pairs import make_graph, make_grouped_graph
 
@@ -249,7 +251,8 @@ for _row, _pairs, _minutes in (("swin10", 600, 2.9), ("swinstride5", 250, 2.6), 
 def test_every_published_number_is_in_its_row_with_its_source(table_name):
     """The configs hold exactly the paper's numbers (shared/paper/README.md) and null elsewhere;
     each row's source names its table and whether it is primary or secondary."""
-    from align3r.commands.eval import compose, table_plan
+    from align3r.commands.eval import compose
+    from align3r.eval.run import table_plan
 
     spec, _ = table_plan(compose(f"eval/table/{table_name}", []), table_name)
     for row in spec.rows:
