@@ -100,7 +100,7 @@ def source_names(sources: Sequence[Path]) -> tuple[list[str], list[str]]:
     renamed: list[str] = []
     taken: set[str] = set()
     for path in sources:
-        base = re.sub(r"[^A-Za-z0-9._-]", "_", path.stem if path.is_file() else path.resolve().name) or "source"
+        base = re.sub(r"[^A-Za-z0-9._-]", "_", path.resolve().name if path.is_dir() else path.stem) or "source"
         name, k = base, 1
         while name in taken:
             k += 1

@@ -190,7 +190,7 @@ def _run_one(item: PlannedSource, root: Path, config: PipelineConfig, models, de
     if load_s:
         seconds["load"] = seconds.get("load", 0.0) + load_s
     peak, memory = _peak_memory(device)
-    record = {"name": item.name, "source": str(item.source), "output": str(item.out),
+    record = {"name": item.name, "source": str(item.source), "output": None if error else str(item.out),
               "status": "ok" if error is None else "failed", "error": error,
               "frames": None if result is None else result.reconstruction.num_frames,
               "pairs": None if result is None else result.num_pairs, "seconds": seconds,

@@ -38,7 +38,7 @@ def sources(tmp_path_factory, clip, frames_dir) -> list[str]:
 
 @pytest.fixture(scope="module")
 def overrides(fast_overrides) -> list[str]:
-    return fast_overrides("formats=[depth_png,confidence_png]", "max_frames=5")
+    return fast_overrides("formats=[depth_png,confidence_png]", "max_frames=4", "align_settings.iterations=10")
 
 
 def _infer(args: list[str], *, torchrun: bool = False) -> subprocess.Popen:
@@ -81,11 +81,13 @@ def test_one_process_records_every_source_and_the_corrupt_one_as_failed(one_proc
     assert summary["ok"] == 3 and summary["failed"] == 1 and summary["missing"] == []
     assert summary["renamed"] and "a-2" in summary["renamed"][0]
     bad = next(r for r in summary["records"] if r["name"] == "bad")
-    assert bad["error"] and "\n" not in bad["error"] and not (out / "bad").exists()
+    assert "cannot be read as a video" in bad["error"] and "\n" not in bad["error"]
+    assert bad["output"] is None and not (out / "bad").exists()
     for record in summary["records"]:
         if record["status"] == "ok":
-            assert record["frames"] == 5 and record["pairs"] > 0 and record["seconds"]["align"] > 0
+            assert record["frames"] == 4 and record["pairs"] > 0 and record["seconds"]["align"] > 0
             assert record["peak_memory_gib"] > 0 and Path(record["output"]) == out / record["name"]
+            assert record["total_s"] >= sum(record["seconds"].values()) - record["seconds"]["load"] > 0
             assert (out / record["name"] / "manifest.json").is_file()
     rows = list(csv.DictReader((out / "summary.csv").open()))
     assert [r["name"] for r in rows] == [r["name"] for r in summary["records"]]
