@@ -95,6 +95,24 @@ def test_one_process_records_every_source_and_the_corrupt_one_as_failed(one_proc
     assert "bad" in log and "failed" in log
 
 
+def test_the_library_yields_finished_and_failed_sources_as_skipped_without_loading_weights(
+        one_process, sources, overrides, monkeypatch):
+    from align3r.commands.infer import compose, pipeline_config
+    from align3r.many import reconstruct_many
+
+    def fail(*args, **kwargs):
+        raise AssertionError("nothing is left to run: no weights should be loaded")
+
+    monkeypatch.setattr("align3r.loaded_models.load_models", fail)
+    out = one_process[0]
+    config = pipeline_config(compose(overrides)).replace(progress=False)
+    runs = list(reconstruct_many(sources, out=out, config=config))
+    assert [(r.name, r.status, r.skipped, r.result) for r in runs] == [
+        ("a", "ok", True, None), ("a-2", "ok", True, None), ("frames", "ok", True, None), ("bad", "failed", True, None)]
+    assert runs[3].error.startswith("video ") and runs[1].out == out / "a-2"
+    assert json.loads((out / "summary.json").read_text())["failed"] == 1
+
+
 def test_two_process_torchrun_shares_the_sources_and_gives_identical_outputs(tmp_path, sources, overrides,
                                                                           one_process):
     reference = one_process[0]
@@ -147,8 +165,6 @@ def test_kill_then_rerun_skips_finished_sources_and_resumes_the_interrupted_one(
         for file in theirs:
             assert mine[file] == theirs[file], (name, file)
 
-    # a third run skips everything; --retry-failed runs only the failed source again
-    code, log = _finish(_infer(args))
-    assert code == 1 and "bad: failed earlier" in log and "frames: done earlier" in log, log[-3000:]
+    # --retry-failed runs only the failed source again
     code, log = _finish(_infer([*args, "--retry-failed"]))
     assert code == 1 and "bad: failed:" in log and "a-2: done earlier" in log, log[-3000:]
