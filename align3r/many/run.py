@@ -177,6 +177,8 @@ def _run_one(item: PlannedSource, root: Path, config: PipelineConfig, models, de
     """Run one source; an ``align3r.errors`` exception (or out of memory) is recorded, not raised."""
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
+    if config.cache_dir and config.cache_dir != "none":  # one cache folder per source there too
+        config = config.replace(cache_dir=str(Path(config.cache_dir).expanduser() / item.name))
     t0 = time.perf_counter()
     result, error = None, None
     try:
