@@ -8,6 +8,7 @@ sources (``.txt`` / ``.lst``, one per line, ``#`` comments, relative paths from 
 from __future__ import annotations
 
 import glob
+import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -79,7 +80,7 @@ def expand_sources(items: Sequence[str | Path]) -> list[Path]:
     sources = []
     for item in items:
         for path in _expand_one(str(item), in_list=False):
-            key = path.resolve()
+            key = Path(os.path.abspath(path))  # links under other names stay separate sources
             if key not in seen:
                 seen.add(key)
                 sources.append(path)

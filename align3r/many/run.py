@@ -102,7 +102,8 @@ def _peak_memory(device: torch.device) -> tuple[float, str]:
 
 def reconstruct_many(sources: str | Path | Sequence[str | Path], *, out: str | Path,
                      config: PipelineConfig | None = None, retry_failed: bool = False, shard: Shard | None = None,
-                     shard_wait_s: float | None = None, **settings) -> Iterator[SourceRun]:
+                     shard_wait_s: float | None = None, net=None, prior_source=None,
+                     **settings) -> Iterator[SourceRun]:
     """Reconstruct many videos / image folders, yielding each one's :class:`SourceRun` as it finishes.
 
     Args:
@@ -118,6 +119,7 @@ def reconstruct_many(sources: str | Path | Sequence[str | Path], *, out: str | P
             takes its share, longest first; rank 0 waits for the others' records and writes the
             merged summary.
         shard_wait_s: how long rank 0 waits without a new record from another rank.
+        net, prior_source: already loaded models (as ``run_pipeline``), used for every source.
     """
     from align3r.loaded_models import load_models
     from align3r.priors.compatibility import resolve_prior_settings
@@ -127,7 +129,7 @@ def reconstruct_many(sources: str | Path | Sequence[str | Path], *, out: str | P
     one = single_source(sources)
     if one is not None:
         if shard.rank == 0:
-            result = run_pipeline(one, out=out, config=config)
+            result = run_pipeline(one, out=out, config=config, net=net, prior_source=prior_source)
             yield SourceRun(one.name, one, Path(out), "ok", False, {}, result)
         return
     config.check(None)  # a bad setting is every source's error: it fails now, before any work
@@ -160,7 +162,7 @@ def reconstruct_many(sources: str | Path | Sequence[str | Path], *, out: str | P
                 t0 = time.perf_counter()
                 prior_name, prior_input = resolve_prior_settings(config.model, config.prior, config.prior_input)
                 config = config.replace(prior_input=prior_input)
-                models = load_models(config, device, prior_name)
+                models = load_models(config, device, prior_name, net=net, prior_source=prior_source)
                 load_s = time.perf_counter() - t0  # counted in this process's first source
             yield _run_one(item, root, config, models, device, shard, load_s)
             load_s = 0.0
