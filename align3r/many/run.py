@@ -217,7 +217,7 @@ def _merge(root: Path, planned: list[PlannedSource], mine: list[PlannedSource], 
     others = [p.name for p in planned if p.name not in mine_names and to_run(p)]
     wait = shard_wait_seconds(shard_wait_s, shard)
     missing = wait_until_done(others, lambda names: [n for n in names if record_stamp(root, n) == before[n]],
-                              idle_s=wait, poll_s=1.0) if wait > 0 else others if shard.world_size > 1 else []
+                              idle_s=wait, poll_s=1.0)  # idle_s=0: one look, no wait
     records = [r for r in (read_record(root, p.name) for p in planned if p.name not in missing) if r is not None]
     missing += [p.name for p in planned if p.name not in missing and read_record(root, p.name) is None]
     write_summary(root, records, renamed=renamed, missing=missing)
