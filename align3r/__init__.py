@@ -21,6 +21,7 @@ _LAZY = {
     "PairPredictions": "align3r.align.types",
     "Reconstruction": "align3r.align.types",
     "reconstruct": "align3r.pipeline",
+    "reconstruct_many": "align3r.many",
     "load_reconstruction": "align3r.export",
 }
 

@@ -169,10 +169,13 @@ class PipelineResult:
 
 
 def run_pipeline(source, *, out: str | Path | None = None, config: PipelineConfig | None = None,
-                 net=None, prior_source=None, **settings) -> PipelineResult:
+                 net=None, checkpoint: dict[str, str] | None = None, prior_source=None, flow_model=None,
+                 **settings) -> PipelineResult:
     """:func:`reconstruct` returning the whole :class:`PipelineResult` (used by ``align3r infer``).
 
-    ``prior_source`` replaces the prior named by the config (any ``align3r.priors`` source).
+    ``net`` (with ``checkpoint``, where it was read from, for the manifest), ``prior_source`` (any
+    ``align3r.priors`` source, wrapped by this run's cache) and ``flow_model`` (a loaded flow
+    backend) replace what the config names: ``align3r.many`` loads them once for many sources.
     Settings, the input and the output directory are checked before any weight is loaded; the
     run cache is created only once they pass."""
     from align3r.align.metric import apply_scale, resolve_scale
@@ -180,14 +183,13 @@ def run_pipeline(source, *, out: str | Path | None = None, config: PipelineConfi
     from align3r.export import ExportOptions, OriginalResolution, write_reconstruction
     from align3r.export.manifest import checkpoint_entry, input_entries
     from align3r.export.writer import check_output_dir
-    from align3r.flow.backend import flow_backend
     from align3r.flow.cached import load_pair_flow
     from align3r.io.known import load_known_inputs
     from align3r.io.poses import read_poses
-    from align3r.model.load import load_model
+    from align3r.loaded_models import load_models
     from align3r.pairs import build_graph
     from align3r.priors.compatibility import resolve_prior_settings
-    from align3r.priors.registry import load_prior_source, prior_is_metric
+    from align3r.priors.registry import prior_is_metric
 
     config = (config or PipelineConfig()).replace(**settings)
     # "auto" -> what the network was fine-tuned with (recorded by align3r train); contradicting
@@ -209,25 +211,18 @@ def run_pipeline(source, *, out: str | Path | None = None, config: PipelineConfi
     pose_file = read_poses(config.poses) if config.poses is not None else None  # a bad file too
 
     with timer("load"):
-        # missing RAFT weights fail before the priors, not after
-        flow = flow_backend(config.flow, weights=config.flow_weights, iterations=config.flow_iterations,
-                            device=device, progress=config.progress)
-        checkpoint = None
-        if net is None:
-            net, checkpoint = load_model(config.model, device, with_source=True)
-        net = net.to(device).eval()
-        if prior_source is None and net.config.with_prior:
-            prior_source = load_prior_source(prior_name, model=config.prior_model, device=device,
-                                             progress=config.progress, metric=config.prior_metric)
-            if prior_source is not None and run_cache is not None:
-                prior_source = run_cache.priors(prior_source)
+        models = load_models(config, device, prior_name, net=net, checkpoint=checkpoint,
+                             prior_source=prior_source, flow=flow_model)
+    net, prior_source = models.net, models.prior_source
+    if prior_source is not None and run_cache is not None:  # a cache is never wrapped twice
+        prior_source = run_cache.priors(prior_source)
     prepared = prepare_input(source, config, prior_source, timer=timer,
                              need_mono_depth=aconf.parametrisation == "scale_map" or scale == "metric")
     views = prepared.views
     known = load_known_inputs(pose_file, config.masks, names=prepared.names, indices=prepared.indices,
                               timestamps=prepared.timestamps, geometry=views.geometry)
     flow_fn = load_pair_flow(config.flow, views.rgb, device=device, cache=None if run_cache is None else run_cache.flow,
-                             progress=config.progress, backend=flow)
+                             progress=config.progress, backend=models.flow)
     rec, num_pairs = align_views(views, net, build_graph(config.graph, len(views)), aconf, device=device,
                                  precision=config.precision, batch_size=config.batch_size, flow_fn=flow_fn,
                                  run_cache=run_cache, mono_depth=prepared.mono_depth,
@@ -239,7 +234,7 @@ def run_pipeline(source, *, out: str | Path | None = None, config: PipelineConfi
         with timer("export"):
             frames = None if prepared.original_frames is None else np.stack(prepared.original_frames)
             inputs = [*input_entries(prepared.source, prepared.files, prepared.prior_sources),
-                      *known.manifest_entries(), checkpoint_entry(net, checkpoint)]
+                      *known.manifest_entries(), checkpoint_entry(net, models.checkpoint)]
             recorded = {"pipeline": config.to_dict(), "align": asdict(aconf), "frame_indices": prepared.indices.tolist()}
             written = write_reconstruction(
                 out, rec, rgb=views.rgb, names=prepared.names,

@@ -94,6 +94,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (CUDA if available)")
     parser.add_argument("--export", action="store_true", help="also write every output format (then deleted)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars on stderr")
+    parser.add_argument("--sources", type=positive_int, default=None,
+                        help="run the source N times as N sources (align3r.reconstruct_many, outputs written "
+                        "then deleted): videos per hour and each stage's share")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -109,6 +112,8 @@ def run(args: argparse.Namespace) -> int:
                             cache_dir="none", progress=not args.quiet)
     try:
         net, prior = build(args.scale, device, progress=not args.quiet)
+        if args.sources:
+            return _many(args, config, net, prior, device)
         with tempfile.TemporaryDirectory() as tmp:
             t0 = time.perf_counter()
             with quiet_third_party(not args.quiet):
@@ -129,5 +134,40 @@ def run(args: argparse.Namespace) -> int:
     for stage, seconds in result.timings.items():
         print(f"| {stage} | {seconds:.2f} |")
     print(f"| **total** | **{total:.2f}** |")
+    print(f"memory: {peak_memory(device)}")
+    return 0
+
+
+def _many(args: argparse.Namespace, config, net, prior, device: torch.device) -> int:
+    """``--sources N``: N links to the source run as N sources in one process (weights loaded once)."""
+    from align3r.commands._logging import quiet_third_party
+    from align3r.many import reconstruct_many
+    from align3r.many.records import STAGES
+    from align3r.sharding import Shard
+
+    source = Path(args.source).resolve()
+    with tempfile.TemporaryDirectory() as tmp:
+        links = [Path(tmp) / "in" / f"source{i}{source.suffix}" for i in range(args.sources)]
+        links[0].parent.mkdir()
+        for link in links:
+            link.symlink_to(source, target_is_directory=source.is_dir())
+        t0 = time.perf_counter()
+        with quiet_third_party(not args.quiet):
+            runs = list(reconstruct_many(links, out=Path(tmp) / "out", config=config, shard=Shard(),
+                                         net=net, prior_source=prior))
+        total = time.perf_counter() - t0
+    failed = [r for r in runs if r.status != "ok"]
+    if failed:
+        raise InputError(_in_bench_terms(f"{failed[0].name}: {failed[0].error}"))
+    seconds = {stage: sum(r.record["seconds"].get(stage, 0.0) for r in runs) for stage in STAGES}
+    staged = sum(seconds.values()) or 1.0
+    frames = runs[0].record["frames"]
+    print(f"machine: {machine_description(device)}")
+    print(f"align3r bench e2e --scale {args.scale} --sources {args.sources}: {args.sources} sources of {frames} "
+          f"frames in {total:.1f} s = {args.sources / total * 3600:.0f} videos per hour (outputs written, then deleted)")
+    print("| stage | seconds | share |\n|---|---|---|")
+    for stage, value in seconds.items():
+        print(f"| {stage} | {value:.2f} | {100 * value / staged:.1f}% |")
+    print(f"| **total** | **{total:.2f}** | |")
     print(f"memory: {peak_memory(device)}")
     return 0

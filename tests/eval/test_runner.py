@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from align3r.errors import InputError
-from align3r.eval.run import EvalSettings, Shard, summarise
+from align3r.eval.run import EvalSettings, summarise
 from align3r.eval.run.priors import CacheFilesPrior
 from align3r.eval.run.stages import build_eval_graph, clip_size_chain
 from align3r.eval.tables import render_markdown, table_from_dict
@@ -263,18 +263,6 @@ def test_result_files_are_standard_json_and_null_reads_back_as_nan(tmp_path):
     nothing = write_experiment_outputs(tmp_path / "n", "depth", [], ["f"])
     assert math.isnan(nothing["metrics"]["abs_rel"])  # in memory NaN, on disk null
     assert _strict_json((tmp_path / "n" / "summary.json").read_text())["metrics"]["abs_rel"] is None
-
-
-def test_shards_take_every_world_size_th_sequence(monkeypatch):
-    items = list(range(7))
-    assert [Shard(r, 3).take(items) for r in range(3)] == [[0, 3, 6], [1, 4], [2, 5]]
-    monkeypatch.setenv("RANK", "1")
-    monkeypatch.setenv("WORLD_SIZE", "2")
-    monkeypatch.setenv("LOCAL_RANK", "1")
-    assert Shard.from_env() == Shard(1, 2, 1)
-    monkeypatch.setenv("RANK", "2")
-    with pytest.raises(InputError, match="bad process layout"):
-        Shard.from_env()
 
 
 def test_waiting_for_other_ranks_ends_when_results_stop_appearing(tmp_path):

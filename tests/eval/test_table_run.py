@@ -76,15 +76,6 @@ def test_rank_0_names_what_a_dead_rank_left_missing(bench, nets, tmp_path):
     assert result.summaries[("ours", "tum-pose")]["counts"]["missing"] == 1
 
 
-def test_shard_wait_defaults():
-    from align3r.eval.run.shards import DEFAULT_SHARD_WAIT_S, Shard, shard_wait_seconds
-
-    assert shard_wait_seconds(None, Shard()) == 0.0
-    assert shard_wait_seconds(None, Shard(0, 4)) == DEFAULT_SHARD_WAIT_S
-    assert shard_wait_seconds(5, Shard(0, 4)) == 5.0
-    assert shard_wait_seconds(5, Shard(0, 4), aggregate_only=True) == 0.0
-
-
 def test_a_table_without_a_network_is_refused_before_any_work(bench, nets, tmp_path):
     from dataclasses import replace
 

@@ -50,11 +50,11 @@ from align3r.eval.run.runner import (
     plan_experiment,
     run_experiment,
     run_sequences,
-    shard_device,
 )
 from align3r.eval.run.settings import DatasetSpec, EvalSettings, Experiment, Runtime
-from align3r.eval.run.shards import Shard, wait_for_results
+from align3r.eval.run.shards import wait_for_results
 from align3r.eval.run.table import TableRun, run_table
+from align3r.sharding import Shard
 
 __all__ = [
     "COST_KEYS",
@@ -86,7 +86,6 @@ __all__ = [
     "run_table",
     "runtime_from_config",
     "shadowed_protocol_overrides",
-    "shard_device",
     "single_plan",
     "summarise",
     "table_plan",

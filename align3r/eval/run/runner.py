@@ -22,7 +22,6 @@ from typing import Any
 
 import torch
 
-from align3r.device import resolve_device
 from align3r.errors import InputError
 from align3r.eval.run.priors import choose_prior_source
 from align3r.eval.run.results import (
@@ -40,18 +39,10 @@ from align3r.eval.run.sequence import (
     sequence_fingerprint_payload,
 )
 from align3r.eval.run.settings import GROUPED_GRAPHS, Experiment, Runtime, fingerprint
-from align3r.eval.run.shards import Shard
 from align3r.eval.run.stages import clip_size_chain
+from align3r.sharding import Shard
 
 log = logging.getLogger(__name__)
-
-
-def shard_device(device: str, shard: Shard) -> torch.device:
-    """The device of this process of ``shard``: for ``"auto"``, ``cuda:<LOCAL_RANK>`` when CUDA is
-    available (one GPU per process), else CPU; any other setting as ``align3r.device.resolve_device``."""
-    if device == "auto" and torch.cuda.is_available():
-        return torch.device("cuda", shard.local_rank % torch.cuda.device_count())
-    return resolve_device(device)
 
 
 class NetworkCache:
@@ -234,6 +225,6 @@ def run_experiment(exp: Experiment, runtime: Runtime, *, shard: Shard | None = N
     """Evaluate this process's share (:meth:`Shard.take`) of ``exp``'s sequences (see
     :func:`run_sequences`); ``networks`` / ``prior_models`` let several experiments share loads."""
     shard = shard or Shard.from_env()
-    networks = networks or NetworkCache(shard_device(runtime.device, shard))
+    networks = networks or NetworkCache(shard.device(runtime.device))
     prior_models = prior_models or PriorModels(runtime, networks.device)
     return run_sequences(shard.take(plan_experiment(exp, runtime)), runtime, networks, prior_models)

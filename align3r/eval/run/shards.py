@@ -1,54 +1,21 @@
-"""Sharding over processes, and rank 0 waiting for the other ranks' results.
+"""Evaluation's side of sharding (the generic part: ``align3r.sharding``).
 
-Under ``torchrun`` (``RANK`` / ``WORLD_SIZE`` set) rank r takes items r, r + W, r + 2W, ... of
-a list of planned sequences (:meth:`Shard.take`); each rank writes one result file per sequence.
-Rank 0 then waits for the others' files while they keep appearing (:func:`wait_for_results`),
-for at most :func:`shard_wait_seconds` without a new one, and names the sequences still missing
+Rank r evaluates planned sequences r, r + W, r + 2W, ... (``Shard.take``) and writes one result
+file per sequence. Rank 0 then waits for the others' files (:func:`wait_for_results`: a record
+counts when it has the sequence's current fingerprint), for at most
+``align3r.sharding.shard_wait_seconds`` without a new one, and names the sequences still missing
 and the ranks that owned them (:func:`missing_message`).
 """
 
 from __future__ import annotations
 
-import os
-import time
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from align3r.errors import InputError
 from align3r.eval.run.results import read_record
+from align3r.sharding import wait_until_done
 
 if TYPE_CHECKING:
     from align3r.eval.run.runner import PlannedSequence
-
-DEFAULT_SHARD_WAIT_S = 3600.0
-"""Under several processes, rank 0 gives up waiting when no other rank has written a result for
-this long (``shard_wait_s`` overrides it)."""
-
-
-@dataclass(frozen=True)
-class Shard:
-    """This process's place among the evaluation processes (``torchrun`` environment)."""
-
-    rank: int = 0
-    world_size: int = 1
-    local_rank: int = 0
-
-    def __post_init__(self) -> None:
-        if self.world_size < 1 or not 0 <= self.rank < self.world_size:
-            raise InputError(f"bad process layout: RANK={self.rank}, WORLD_SIZE={self.world_size}")
-
-    @classmethod
-    def from_env(cls) -> Shard:
-        """From ``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK`` (one process when unset)."""
-        try:
-            return cls(int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)),
-                       int(os.environ.get("LOCAL_RANK", 0)))
-        except ValueError as exc:
-            raise InputError(f"RANK / WORLD_SIZE / LOCAL_RANK must be integers: {exc}") from None
-
-    def take(self, items: list) -> list:
-        """Items r, r + W, r + 2W, ... of ``items``."""
-        return items[self.rank::self.world_size]
 
 
 def _current_record(item: PlannedSequence) -> dict[str, Any] | None:
@@ -63,32 +30,10 @@ def missing_results(planned: list[PlannedSequence]) -> list[PlannedSequence]:
 
 
 def wait_for_results(planned: list[PlannedSequence], *, idle_s: float, poll_s: float = 10.0) -> list[PlannedSequence]:
-    """Wait for other processes' records: until every planned sequence has one, or until none
-    has appeared for ``idle_s`` seconds (a process that died writes nothing more, one that is
-    still working does). Returns the sequences still missing (empty when all are there)."""
-    missing = missing_results(planned)
-    last_progress = time.monotonic()
-    while missing and idle_s > 0:
-        left = last_progress + idle_s - time.monotonic()
-        if left <= 0:
-            break
-        time.sleep(min(poll_s, left))
-        still = missing_results(missing)
-        if len(still) < len(missing):
-            last_progress = time.monotonic()
-        missing = still
-    return missing
-
-
-def shard_wait_seconds(shard_wait_s: float | None, shard: Shard, aggregate_only: bool = False) -> float:
-    """How long rank 0 waits without a new result from another rank: ``shard_wait_s`` when given,
-    else :data:`DEFAULT_SHARD_WAIT_S` under several processes; 0 for one process or when nothing
-    runs (``aggregate_only``)."""
-    if aggregate_only:
-        return 0.0
-    if shard_wait_s is not None:
-        return float(shard_wait_s)
-    return DEFAULT_SHARD_WAIT_S if shard.world_size > 1 else 0.0
+    """Wait for other processes' records (``align3r.sharding.wait_until_done``): until every
+    planned sequence has one, or until none has appeared for ``idle_s`` seconds. Returns the
+    sequences still missing (empty when all are there)."""
+    return wait_until_done(planned, missing_results, idle_s=idle_s, poll_s=poll_s)
 
 
 def missing_message(missing: list[PlannedSequence], items: list[PlannedSequence], world_size: int,

@@ -25,10 +25,10 @@ from align3r.eval.run.runner import (
     RunReport,
     plan_experiment,
     run_sequences,
-    shard_device,
 )
 from align3r.eval.run.settings import Runtime
-from align3r.eval.run.shards import Shard, missing_message, shard_wait_seconds, wait_for_results
+from align3r.eval.run.shards import missing_message, wait_for_results
+from align3r.sharding import Shard, shard_wait_seconds
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +96,7 @@ def run_table(spec, plan, runtime: Runtime, *, shard: Shard | None = None, aggre
         if unset:
             raise InputError(f"row(s) {unset} of table {spec.name} name no network; pass one with "
                              f"rows.<row>.settings.model=<checkpoint> (or model=<checkpoint> for every row)")
-        device = shard_device(runtime.device, shard)
+        device = shard.device(runtime.device)
         networks, priors = NetworkCache(device), PriorModels(runtime, device)
         items = table_sequences(plan, runtime)
         result.report = run_sequences(shard.take(items), runtime, networks, priors)
