@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,19 @@ def _tiny_models_module():
     spec.loader.exec_module(module)
     return module
 
+
+
+def comparable_outputs(out: Path) -> dict[str, bytes | dict]:
+    """Every output file's bytes under ``out``; the manifest parsed, without what differs between
+    any two runs (creation time, timings, export time): for "identical outputs" checks."""
+    files: dict[str, bytes | dict] = {p.relative_to(out).as_posix(): p.read_bytes()
+                                      for p in sorted(out.rglob("*")) if p.is_file()}
+    manifest = json.loads(files.pop("manifest.json"))
+    for key in ("created", "timings"):
+        del manifest[key]
+    del manifest["export"]["updated"]
+    files["manifest.json"] = manifest
+    return files
 
 @pytest.fixture(scope="session")
 def tiny_depth_pro_dir(tmp_path_factory) -> Path:

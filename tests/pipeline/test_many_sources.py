@@ -18,6 +18,8 @@ import pytest
 
 from align3r.atomic import TEMP_TAG
 
+from .conftest import comparable_outputs
+
 GOOD = ["a", "a-2", "frames"]
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}  # bitwise-deterministic alignment
 
@@ -53,16 +55,6 @@ def _finish(proc: subprocess.Popen) -> tuple[int, str]:
     return proc.returncode, out + err
 
 
-def _outputs(out: Path) -> dict[str, bytes | dict]:
-    """Every output file's bytes; the manifest without what differs between any two runs."""
-    files: dict[str, bytes | dict] = {p.relative_to(out).as_posix(): p.read_bytes()
-                                      for p in sorted(out.rglob("*")) if p.is_file()}
-    manifest = json.loads(files.pop("manifest.json"))
-    for key in ("created", "timings"):
-        del manifest[key]
-    del manifest["export"]["updated"]
-    files["manifest.json"] = manifest
-    return files
 
 
 @pytest.fixture(scope="module")
@@ -124,7 +116,7 @@ def test_two_process_torchrun_shares_the_sources_and_gives_identical_outputs(tmp
                                                                      "bad": "failed"}
     assert {r["rank"] for r in summary["records"]} == {0, 1}  # merged over the ranks
     for name in GOOD:
-        mine, theirs = _outputs(out / name), _outputs(reference / name)
+        mine, theirs = comparable_outputs(out / name), comparable_outputs(reference / name)
         assert mine.keys() == theirs.keys() and len(mine) > 10
         for file in theirs:
             assert mine[file] == theirs[file], (name, file)
@@ -160,7 +152,7 @@ def test_kill_then_rerun_skips_finished_sources_and_resumes_the_interrupted_one(
     resumed = _cache_files(out / "a-2.cache")
     assert {name: resumed.get(name) for name in survived} == survived  # resumed from its cache
     for name in GOOD:
-        mine, theirs = _outputs(out / name), _outputs(reference / name)
+        mine, theirs = comparable_outputs(out / name), comparable_outputs(reference / name)
         assert mine.keys() == theirs.keys()
         for file in theirs:
             assert mine[file] == theirs[file], (name, file)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -11,6 +10,8 @@ import time
 from pathlib import Path
 
 from align3r.atomic import TEMP_TAG
+
+from .conftest import comparable_outputs
 
 
 def _infer(clip: Path, out: Path, overrides: list[str]) -> subprocess.Popen:
@@ -26,16 +27,6 @@ def _cache_files(cache: Path) -> dict[str, int]:
             if p.is_file() and TEMP_TAG not in p.name}
 
 
-def _outputs(out: Path) -> dict[str, bytes | dict]:
-    """Every output file's bytes; the manifest parsed, without what differs between any two runs."""
-    files: dict[str, bytes | dict] = {p.relative_to(out).as_posix(): p.read_bytes()
-                                      for p in sorted(out.rglob("*")) if p.is_file()}
-    manifest = json.loads(files.pop("manifest.json"))
-    for key in ("created", "timings"):
-        del manifest[key]
-    del manifest["export"]["updated"]
-    files["manifest.json"] = manifest
-    return files
 
 
 def test_kill_midway_then_rerun_finishes_from_the_caches_with_identical_outputs(tmp_path, clip, fast_overrides):
@@ -72,7 +63,7 @@ def test_kill_midway_then_rerun_finishes_from_the_caches_with_identical_outputs(
     _, err = proc.communicate(timeout=600)
     assert proc.returncode == 0, err.decode()[-2000:]
     assert resumed_cache.keys() == _cache_files(tmp_path / "fresh.cache").keys()
-    resumed, reference = _outputs(out), _outputs(fresh)
+    resumed, reference = comparable_outputs(out), comparable_outputs(fresh)
     assert resumed.keys() == reference.keys() and len(resumed) > 100
     for name in reference:
         assert resumed[name] == reference[name], name
