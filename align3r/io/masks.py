@@ -18,10 +18,9 @@ import numpy as np
 
 from align3r.errors import InputError
 from align3r.io.folder import image_stem, match_key
-from align3r.io.view_geometry import ViewGeometry
+from align3r.io.view_geometry import ViewGeometry, same_aspect
 
 MASK_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
-MAX_ASPECT_MISMATCH = 0.01
 
 
 def mask_to_view(mask: np.ndarray, geometry: ViewGeometry) -> np.ndarray:
@@ -44,7 +43,7 @@ def read_mask(path: Path, original_hw: tuple[int, int]) -> np.ndarray:
     mask = raw.any(axis=2) if raw.ndim == 3 else raw != 0
     h0, w0 = original_hw
     if mask.shape != (h0, w0):
-        if abs((mask.shape[1] / mask.shape[0]) / (w0 / h0) - 1) > MAX_ASPECT_MISMATCH:
+        if not same_aspect(mask.shape, (h0, w0)):
             raise InputError(f"mask {path} is {mask.shape[1]}x{mask.shape[0]} but the frame is {w0}x{h0}; the aspect "
                              "ratios differ, so it is not this frame's mask")
         mask = cv2.resize(mask.astype(np.uint8), (w0, h0), interpolation=cv2.INTER_NEAREST) > 0

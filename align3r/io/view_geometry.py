@@ -61,6 +61,17 @@ class ViewGeometry:
         return -left * (w / (right - left)), -top * (h / (bottom - top))
 
 
+#: How far a per-frame map's aspect ratio (a depth prior, a mask) may be from its frame's and the
+#: map still belong to that frame (resolution differences round the sides).
+ASPECT_TOLERANCE = 0.01
+
+
+def same_aspect(hw: tuple[int, int], frame_hw: tuple[int, int]) -> bool:
+    """Whether an (h, w) map has the (H, W) frame's aspect ratio within :data:`ASPECT_TOLERANCE`."""
+    (h, w), (fh, fw) = hw, frame_hw
+    return abs((w / h) / (fw / fh) - 1) <= ASPECT_TOLERANCE
+
+
 def compute_view_geometry(height: int, width: int, size: int = 512, *, crop: bool = True,
                           square_ok: bool = False) -> ViewGeometry:
     """The official resize/crop of an H×W frame for network size ``size`` (224, 512, …).

@@ -41,6 +41,7 @@ from natsort import natsorted
 
 from align3r.errors import InputError
 from align3r.io.folder import OFFICIAL_CACHE_SUFFIX, match_key
+from align3r.io.view_geometry import same_aspect
 from align3r.priors.base import PriorSource, check_focals, check_image, check_indices, check_names
 from align3r.priors.official_cache import OFFICIAL_KINDS, frame_stem, official_cache_path
 from align3r.priors.pointmap import FILE_MAX_INVALID_FRACTION, repair_depth, valid_prior_mask
@@ -48,7 +49,6 @@ from align3r.priors.types import DepthPrior
 
 DEPTH_FILE_SUFFIXES = (".npy", ".npz", ".png")
 _FOCAL_KEYS = ("focallength_px", "focal_px")
-MAX_ASPECT_MISMATCH = 0.01  # as the point-map builder's tolerance (align3r.priors.pointmap)
 
 Kind = Literal["depth", "disparity"]
 
@@ -141,8 +141,7 @@ def fill_invalid(depth: np.ndarray, kind: Kind, path: str | Path, policy: Litera
 def check_fits(depth_shape: tuple[int, int], frame_size: tuple[int, int], path: str | Path) -> None:
     """Raise unless a map of ``depth_shape`` (h, w) has the frame's aspect ratio (within 1 %)."""
     height, width = frame_size
-    mismatch = abs((depth_shape[1] / depth_shape[0]) / (width / height) - 1)
-    if mismatch > MAX_ASPECT_MISMATCH:
+    if not same_aspect(depth_shape, frame_size):
         raise InputError(f"{path}: depth map is {depth_shape[1]}x{depth_shape[0]} (WxH) but the frame is "
                          f"{width}x{height}; the aspect ratios differ, so it is not this frame's map")
 

@@ -59,7 +59,7 @@ from scipy import ndimage
 
 from align3r.errors import InputError
 from align3r.geometry import depth_to_camera_points, intrinsics_from_focal
-from align3r.io.view_geometry import ViewGeometry, compute_view_geometry
+from align3r.io.view_geometry import ViewGeometry, compute_view_geometry, same_aspect
 from align3r.priors.resample import resize_array
 from align3r.priors.types import DepthPrior
 
@@ -77,7 +77,6 @@ prediction is broken."""
 FILE_MAX_INVALID_FRACTION = 0.5
 """Invalid pixels a depth file (``align3r.priors.external``) may have and still be filled when read:
 sensor depth has holes (7-Scenes 7–10 %); more than half means the map is mostly made up."""
-ASPECT_TOLERANCE = 0.01
 _MIN_RELATIVE_RANGE = 1e-6
 
 
@@ -150,7 +149,7 @@ def match_prior_to_frame(depth: np.ndarray, focal_px: float | None, frame_hw: tu
 def check_aspect(prior_hw: tuple[int, int], frame_hw: tuple[int, int], *, what: str = "depth prior") -> None:
     """``InputError`` unless a (h, w) prior has the (H, W) frame's aspect ratio within 1 %."""
     (h, w), (fh, fw) = prior_hw, frame_hw
-    if abs((w / h) / (fw / fh) - 1) > ASPECT_TOLERANCE:
+    if not same_aspect((h, w), (fh, fw)):
         raise InputError(f"{what} is {w}x{h} but the frame is {fw}x{fh}: the aspect ratios differ, so "
                          "it cannot belong to this frame (rotated or cropped?). Recompute the prior on "
                          "the frames as given")
